@@ -136,7 +136,7 @@ func runMint(args []string) error {
 		ServiceLimiter: limiter{capabilities: *caps, timeout: *timeout, now: clock(*now)},
 		Now:            clock(*now),
 	})
-	mac, _, err := m.MintL402(context.Background(), l402.NewServices(*service, 1)...)
+	mac, _, err := m.MintL402(context.Background(), l402.Service{Name: *service, Tier: l402.BaseTier, Price: 1})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs what a fresh machine lacks to build and test envoy-l402. Safe to run again.
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+step "Rust toolchain"
+if ! command -v cargo >/dev/null; then
+  # No rustup here: Debian's toolchain builds the native crates; the wasm step uses it too.
+  apt_install rustc-web cargo-web
+  ln -sf /usr/bin/cargo /usr/local/bin/cargo 2>/dev/null || true
+fi
+cargo --version
+if command -v rustup >/dev/null; then
+  rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy rustfmt || true
+fi
+
+step "wasm32-wasip1 target"
+# The order TOOLCHAIN.md gives: rustup's target when it can be had, Debian's std source otherwise.
+if [ "${L402_WASM_TOOLCHAIN:-}" != debian ] && command -v rustup >/dev/null \
+   && { rustup target list --installed | grep -qx wasm32-wasip1 \
+        || timeout 300 rustup target add wasm32-wasip1; }; then
+  echo "using rustup's wasm32-wasip1 target"
+else
+  echo "rustup target unavailable; installing Debian's rustc-web with std source"
+  apt_install rustc-web cargo-web rust-web-src lld-19 wasi-libc
+fi
+
+step "Go (for the Aperture interop peer)"
+command -v go >/dev/null || die "go is missing: the interop test builds Aperture's Go packages (install Go >= 1.23)"
+go version
+
+step "cargo-fuzz"
+if ! command -v cargo-fuzz >/dev/null; then
+  cargo install cargo-fuzz --locked --quiet
+fi
+cargo fuzz --version
