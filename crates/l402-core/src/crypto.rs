@@ -1,5 +1,6 @@
 //! The HMAC-SHA256 signature chain shared by libmacaroons and go-macaroon.
 
+use hmac::digest::KeyInit;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -11,20 +12,17 @@ pub(crate) type HmacSha256 = Hmac<Sha256>;
 /// other implementation accepts.
 const KEY_GENERATOR: &[u8] = b"macaroons-key-generator";
 
-pub(crate) fn hmac(key: &[u8], msg: &[u8]) -> [u8; 32] {
-    // HMAC accepts keys of any length, so this constructor cannot fail.
-    let mut mac = match HmacSha256::new_from_slice(key) {
-        Ok(mac) => mac,
-        Err(_) => unreachable_invalid_length(),
-    };
-    mac.update(msg);
-    mac.finalize().into_bytes().into()
+/// An HMAC-SHA256 keyed with `key`, ready to absorb a message.
+pub(crate) fn keyed(key: &[u8]) -> HmacSha256 {
+    // HMAC takes keys of any length (longer ones are hashed first): this never falls back.
+    <HmacSha256 as KeyInit>::new_from_slice(key)
+        .unwrap_or_else(|_| <HmacSha256 as KeyInit>::new(&Default::default()))
 }
 
-#[cold]
-fn unreachable_invalid_length() -> HmacSha256 {
-    // `new_from_slice` only fails for fixed-key MACs; HMAC hashes over-long keys instead.
-    <HmacSha256 as hmac::digest::KeyInit>::new(&Default::default())
+pub(crate) fn hmac(key: &[u8], msg: &[u8]) -> [u8; 32] {
+    let mut mac = keyed(key);
+    mac.update(msg);
+    mac.finalize().into_bytes().into()
 }
 
 /// The signature of a macaroon with `identifier` and the given first-party caveat ids.

@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use hmac::Mac;
 use thiserror::Error;
 
-use crate::crypto::HmacSha256;
+use crate::crypto::{self, HmacSha256};
 use crate::identifier::TokenId;
 
 /// Shortest master secret accepted: 256 bits, the HMAC-SHA256 key size.
@@ -110,8 +110,7 @@ impl KeyRing {
                     len: secret.len(),
                 });
             }
-            let mac = HmacSha256::new_from_slice(&secret).map_err(|_| KeyError::MalformedSpec)?;
-            if keys.insert(id, mac).is_some() {
+            if keys.insert(id, crypto::keyed(&secret)).is_some() {
                 return Err(KeyError::DuplicateKeyId(id));
             }
         }
