@@ -1,34 +1,26 @@
-//! envoy-l402: the proxy-wasm filter. Until the filter lands this module only proves that the
-//! protocol core links into a wasm32-wasip1 build.
+//! envoy-l402: an L402 paywall as an Envoy proxy-wasm filter.
+//!
+//! Tokens are verified inline with no I/O; a request without a valid one is paused while the
+//! invoice service is asked for a challenge, then answered with 402. The logic lives in
+//! host-independent modules behind the [`host::Host`] port; this file only adapts it to proxy-wasm.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
-use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{ContextType, LogLevel};
+pub mod callout;
+pub mod config;
+pub mod host;
+pub mod metrics;
+pub mod request;
+pub mod response;
+pub mod route;
+
+#[cfg(test)]
+mod state_machine_tests;
+
+mod envoy;
 
 proxy_wasm::main! {{
-    proxy_wasm::set_log_level(LogLevel::Info);
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(L402Root) });
+    proxy_wasm::set_log_level(proxy_wasm::types::LogLevel::Trace);
+    proxy_wasm::set_root_context(|_| -> Box<dyn proxy_wasm::traits::RootContext> {
+        Box::new(envoy::PluginRoot::default())
+    });
 }}
-
-struct L402Root;
-
-impl Context for L402Root {}
-
-impl RootContext for L402Root {
-    fn get_type(&self) -> Option<ContextType> {
-        Some(ContextType::HttpContext)
-    }
-
-    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        Some(Box::new(L402Http))
-    }
-}
-
-struct L402Http;
-
-impl Context for L402Http {}
-
-impl HttpContext for L402Http {}
-
-/// Re-exported so the filter build links the core and fails if it stops compiling for wasm.
-pub use l402_core::Verifier;

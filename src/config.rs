@@ -1,0 +1,436 @@
+//! The plugin configuration: JSON from Envoy, validated strictly and compiled once in
+//! `on_configure` into an immutable [`FilterConfig`] shared by every request.
+//!
+//! Secrets never appear in the JSON: `keys` names environment variables of the VM
+//! (`vm_config.environment_variables`), whose values are hex master secrets.
+
+use std::rc::Rc;
+
+use l402_core::{KeyId, KeyRing, RevocationList, RootKeySource, TokenId, Verifier};
+use serde::Deserialize;
+use thiserror::Error;
+
+use crate::route::{PathMatch, Route, RouteAction};
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("configuration is not valid JSON for this filter: {0}")]
+    Json(String),
+    #[error("{field}: {problem}")]
+    Field { field: String, problem: String },
+}
+
+fn field(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Field {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    invoice_service: RawInvoiceService,
+    routes: Vec<RawRoute>,
+    keys: Vec<RawKey>,
+    #[serde(default)]
+    revoked_token_ids: Vec<String>,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    fail_open: bool,
+    #[serde(default)]
+    forward_aperture_headers: bool,
+    #[serde(default = "yes")]
+    strip_credentials: bool,
+    #[serde(default = "default_retry_after")]
+    retry_after_seconds: u32,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn default_retry_after() -> u32 {
+    5
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInvoiceService {
+    cluster: String,
+    #[serde(default = "default_authority")]
+    authority: String,
+    #[serde(default = "default_path")]
+    path: String,
+    #[serde(default = "default_timeout_ms")]
+    timeout_ms: u64,
+}
+
+fn default_authority() -> String {
+    "l402-invoicer".into()
+}
+
+fn default_path() -> String {
+    "/v1/challenges".into()
+}
+
+fn default_timeout_ms() -> u64 {
+    2000
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoute {
+    #[serde(rename = "match")]
+    path: RawPathMatch,
+    #[serde(default)]
+    methods: Vec<String>,
+    #[serde(default)]
+    hosts: Vec<String>,
+    service: Option<String>,
+    #[serde(default)]
+    capabilities: Vec<String>,
+    #[serde(default)]
+    free: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+enum RawPathMatch {
+    Prefix(String),
+    Exact(String),
+    Regex(String),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawKey {
+    id: u32,
+    env: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceService {
+    pub cluster: String,
+    pub authority: String,
+    pub path: String,
+    pub timeout_ms: u64,
+}
+
+#[derive(Debug)]
+pub struct FilterConfig {
+    pub invoice_service: InvoiceService,
+    pub routes: Vec<Route>,
+    pub verifier: Verifier,
+    pub dry_run: bool,
+    pub fail_open: bool,
+    pub forward_aperture_headers: bool,
+    pub strip_credentials: bool,
+    pub retry_after_seconds: u32,
+}
+
+impl FilterConfig {
+    /// Parses and validates `json`; `env` looks up the VM's environment variables.
+    pub fn compile(
+        json: &[u8],
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Rc<Self>, ConfigError> {
+        let raw: RawConfig =
+            serde_json::from_slice(json).map_err(|e| ConfigError::Json(e.to_string()))?;
+        let invoice_service = compile_invoice_service(raw.invoice_service)?;
+        if raw.routes.is_empty() {
+            return Err(field("routes", "at least one route is required"));
+        }
+        let routes = raw
+            .routes
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| compile_route(i, r))
+            .collect::<Result<Vec<_>, _>>()?;
+        let keys = compile_keys(&raw.keys, env)?;
+        let revoked = raw
+            .revoked_token_ids
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                TokenId::from_hex(t.trim()).ok_or_else(|| {
+                    field(format!("revoked_token_ids[{i}]"), "must be 64 hex digits")
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Rc::new(Self {
+            invoice_service,
+            routes,
+            verifier: Verifier::new(RootKeySource::Derived(keys), RevocationList::new(revoked)),
+            dry_run: raw.dry_run,
+            fail_open: raw.fail_open,
+            forward_aperture_headers: raw.forward_aperture_headers,
+            strip_credentials: raw.strip_credentials,
+            retry_after_seconds: raw.retry_after_seconds,
+        }))
+    }
+
+    /// The first route matching the request, in configuration order.
+    pub fn route(&self, path: &str, method: &str, host: &str) -> Option<&Route> {
+        self.routes.iter().find(|r| r.matches(path, method, host))
+    }
+}
+
+fn compile_invoice_service(raw: RawInvoiceService) -> Result<InvoiceService, ConfigError> {
+    if raw.cluster.trim().is_empty() {
+        return Err(field(
+            "invoice_service.cluster",
+            "must name an Envoy cluster",
+        ));
+    }
+    if !raw.path.starts_with('/') {
+        return Err(field("invoice_service.path", "must start with `/`"));
+    }
+    if raw.timeout_ms == 0 || raw.timeout_ms > 60_000 {
+        return Err(field(
+            "invoice_service.timeout_ms",
+            "must be between 1 and 60000",
+        ));
+    }
+    Ok(InvoiceService {
+        cluster: raw.cluster,
+        authority: raw.authority,
+        path: raw.path,
+        timeout_ms: raw.timeout_ms,
+    })
+}
+
+fn compile_route(index: usize, raw: RawRoute) -> Result<Route, ConfigError> {
+    let name = |f: &str| format!("routes[{index}].{f}");
+    let path = match raw.path {
+        RawPathMatch::Prefix(p) if p.starts_with('/') => PathMatch::Prefix(p),
+        RawPathMatch::Exact(p) if p.starts_with('/') => PathMatch::Exact(p),
+        RawPathMatch::Prefix(_) | RawPathMatch::Exact(_) => {
+            return Err(field(name("match"), "paths must start with `/`"))
+        }
+        RawPathMatch::Regex(r) => PathMatch::Regex(
+            regex_lite::Regex::new(&r).map_err(|e| field(name("match.regex"), e.to_string()))?,
+        ),
+    };
+    let action = match (raw.free, raw.service) {
+        (true, None) if raw.capabilities.is_empty() => RouteAction::Free,
+        (true, _) => {
+            return Err(field(
+                name("free"),
+                "a free route takes no `service` or `capabilities`",
+            ))
+        }
+        (false, None) => return Err(field(name("service"), "required unless `free: true`")),
+        (false, Some(service)) => {
+            if !valid_service_name(&service) {
+                return Err(field(
+                    name("service"),
+                    "must be non-empty and made of letters, digits, `-`, `_` or `.`",
+                ));
+            }
+            if let Some(bad) = raw
+                .capabilities
+                .iter()
+                .find(|c| c.is_empty() || c.contains([',', '=']))
+            {
+                return Err(field(
+                    name("capabilities"),
+                    format!("`{bad}` may not be empty or contain `,` or `=`"),
+                ));
+            }
+            RouteAction::Paid {
+                service,
+                capabilities: raw.capabilities,
+            }
+        }
+    };
+    Ok(Route {
+        path,
+        methods: raw
+            .methods
+            .into_iter()
+            .map(|m| m.to_ascii_uppercase())
+            .collect(),
+        hosts: raw
+            .hosts
+            .into_iter()
+            .map(|h| h.to_ascii_lowercase())
+            .collect(),
+        action,
+    })
+}
+
+/// Service names end up inside caveats (`services=<name>:0`, `<name>_valid_until=…`), so the
+/// characters that structure caveats are kept out.
+fn valid_service_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+fn compile_keys(
+    raw: &[RawKey],
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<KeyRing, ConfigError> {
+    if raw.is_empty() {
+        return Err(field("keys", "at least one master key is required"));
+    }
+    let mut secrets = Vec::with_capacity(raw.len());
+    for (i, key) in raw.iter().enumerate() {
+        let name = format!("keys[{i}].env");
+        let value = env(&key.env).ok_or_else(|| {
+            field(
+                &name,
+                format!("environment variable `{}` is not set in the VM", key.env),
+            )
+        })?;
+        let secret = hex::decode(value.trim()).map_err(|_| {
+            field(
+                &name,
+                format!("environment variable `{}` is not hex", key.env),
+            )
+        })?;
+        secrets.push((KeyId(key.id), secret));
+    }
+    KeyRing::new(secrets).map_err(|e| field("keys", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub const SECRET: &str = "1111111111111111111111111111111111111111111111111111111111111111";
+
+    fn env(name: &str) -> Option<String> {
+        (name == "L402_KEY_1").then(|| SECRET.to_string())
+    }
+
+    fn compile(json: serde_json::Value) -> Result<Rc<FilterConfig>, ConfigError> {
+        FilterConfig::compile(json.to_string().as_bytes(), &env)
+    }
+
+    fn minimal() -> serde_json::Value {
+        serde_json::json!({
+            "invoice_service": {"cluster": "l402_invoicer"},
+            "routes": [{"match": {"prefix": "/api/"}, "service": "api"}],
+            "keys": [{"id": 1, "env": "L402_KEY_1"}]
+        })
+    }
+
+    fn error_field(json: serde_json::Value) -> String {
+        match compile(json).unwrap_err() {
+            ConfigError::Field { field, .. } => field,
+            ConfigError::Json(message) => message,
+        }
+    }
+
+    #[test]
+    fn minimal_config_compiles_with_defaults() {
+        let c = compile(minimal()).unwrap();
+        assert_eq!(c.invoice_service.path, "/v1/challenges");
+        assert_eq!(c.invoice_service.timeout_ms, 2000);
+        assert!(c.strip_credentials && !c.fail_open && !c.dry_run);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_by_name() {
+        let mut json = minimal();
+        json["routes"][0]["prce"] = 5.into();
+        assert!(error_field(json).contains("unknown field `prce`"));
+        let mut json = minimal();
+        json["fail_closed"] = true.into();
+        assert!(error_field(json).contains("unknown field `fail_closed`"));
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let cases = [
+            (
+                "/invoice_service/cluster",
+                serde_json::json!(""),
+                "invoice_service.cluster",
+            ),
+            (
+                "/invoice_service/timeout_ms",
+                serde_json::json!(0),
+                "invoice_service.timeout_ms",
+            ),
+            (
+                "/routes/0/match",
+                serde_json::json!({"regex": "("}),
+                "routes[0].match.regex",
+            ),
+            (
+                "/routes/0/match",
+                serde_json::json!({"prefix": "api"}),
+                "routes[0].match",
+            ),
+            (
+                "/routes/0/service",
+                serde_json::json!("a=b"),
+                "routes[0].service",
+            ),
+            ("/keys/0/env", serde_json::json!("MISSING"), "keys[0].env"),
+            (
+                "/revoked_token_ids",
+                serde_json::json!(["xyz"]),
+                "revoked_token_ids[0]",
+            ),
+        ];
+        for (pointer, value, want) in cases {
+            let mut json = minimal();
+            let mut slot = &mut json;
+            for part in pointer.split('/').skip(1) {
+                slot = match part.parse::<usize>() {
+                    Ok(i) => &mut slot[i],
+                    Err(_) => &mut slot[part],
+                };
+            }
+            *slot = value;
+            assert_eq!(error_field(json), want, "{pointer}");
+        }
+    }
+
+    #[test]
+    fn route_needs_a_service_unless_free() {
+        let mut json = minimal();
+        json["routes"] = serde_json::json!([{"match": {"prefix": "/"}}]);
+        assert_eq!(error_field(json), "routes[0].service");
+        let mut json = minimal();
+        json["routes"] =
+            serde_json::json!([{"match": {"prefix": "/"}, "free": true, "service": "x"}]);
+        assert_eq!(error_field(json), "routes[0].free");
+    }
+
+    #[test]
+    fn weak_master_secret_is_refused_without_echoing_it() {
+        let env = |_: &str| Some("abcd".to_string());
+        let err = FilterConfig::compile(minimal().to_string().as_bytes(), &env).unwrap_err();
+        let text = err.to_string();
+        assert!(text.starts_with("keys:"), "{text}");
+        assert!(!text.contains("abcd"));
+    }
+
+    #[test]
+    fn first_matching_route_wins() {
+        let mut json = minimal();
+        json["routes"] = serde_json::json!([
+            {"match": {"exact": "/api/health"}, "free": true},
+            {"match": {"prefix": "/api/"}, "methods": ["post"], "service": "writes"},
+            {"match": {"regex": "^/api/v[0-9]+/"}, "hosts": ["API.example.com"], "service": "api"}
+        ]);
+        let c = compile(json).unwrap();
+        let service = |path, method, host| c.route(path, method, host).map(|r| r.action.clone());
+        assert_eq!(service("/api/health", "GET", "x"), Some(RouteAction::Free));
+        assert!(
+            matches!(service("/api/x", "POST", "x"), Some(RouteAction::Paid { service, .. }) if service == "writes")
+        );
+        assert!(
+            matches!(service("/api/v2/x", "GET", "api.example.com"), Some(RouteAction::Paid { service, .. }) if service == "api")
+        );
+        assert_eq!(service("/api/v2/x", "GET", "other.example.com"), None);
+        assert_eq!(service("/other", "GET", "api.example.com"), None);
+    }
+}

@@ -1,0 +1,39 @@
+//! The port between the filter's logic and its host. The proxy-wasm adapter implements it for
+//! Envoy; tests implement it in memory, so every branch runs natively.
+
+use crate::config::InvoiceService;
+use crate::response::LocalResponse;
+
+/// Headers as the host hands them over: names lower-case, values raw bytes (an untrusted value
+/// need not be UTF-8). Pseudo-headers (`:path`, `:method`, `:authority`) are included.
+pub type Headers = Vec<(String, Vec<u8>)>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Debug,
+    Info,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DispatchError {
+    /// Envoy refused the call: almost always a cluster missing from the bootstrap.
+    Refused(String),
+}
+
+pub trait Host {
+    fn request_headers(&self) -> Headers;
+    /// Replaces (or with `None` removes) every line of a request header.
+    fn set_request_header(&mut self, name: &str, value: Option<&[u8]>);
+    fn add_request_header(&mut self, name: &str, value: &[u8]);
+    /// Whole seconds since the Unix epoch.
+    fn now_unix(&self) -> i64;
+    fn client_ip(&self) -> Option<String>;
+    /// Starts the callout; the answer comes back through `on_callout_response` with the token.
+    fn dispatch(&mut self, service: &InvoiceService, body: Vec<u8>) -> Result<u32, DispatchError>;
+    fn send_response(&mut self, response: LocalResponse);
+    fn resume(&mut self);
+    fn count(&mut self, metric: &str);
+    fn log(&self, level: Level, message: &str);
+}

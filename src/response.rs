@@ -1,0 +1,93 @@
+//! The responses the filter answers with itself: the challenge, and the fail-closed errors.
+
+use l402_core::challenge::{EXTRA_HEADERS, WWW_AUTHENTICATE};
+use l402_core::Challenge;
+use serde_json::json;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LocalResponse {
+    pub status: u32,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl LocalResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+fn json_body(value: serde_json::Value) -> Vec<u8> {
+    value.to_string().into_bytes()
+}
+
+/// 402 with the challenge, or for gRPC the HTTP 200 + `grpc-status: 13` that grpc-go clients need.
+pub fn challenge(
+    challenge: &Challenge,
+    service: &str,
+    amount_msat: Option<u64>,
+    grpc: bool,
+) -> LocalResponse {
+    let mut headers: Vec<(String, String)> = challenge
+        .header_values()
+        .into_iter()
+        .map(|v| (WWW_AUTHENTICATE.to_string(), v))
+        .collect();
+    headers.extend(
+        EXTRA_HEADERS
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string())),
+    );
+    if grpc {
+        headers.push(("content-type".into(), "application/grpc".into()));
+        headers.push(("grpc-status".into(), "13".into()));
+        headers.push(("grpc-message".into(), "payment required".into()));
+        return LocalResponse {
+            status: 200,
+            headers,
+            body: Vec::new(),
+        };
+    }
+    headers.push(("content-type".into(), "application/json".into()));
+    let body = json_body(json!({
+        "error": "payment required",
+        "service": service,
+        "amount_msat": amount_msat,
+        "invoice": challenge.invoice(),
+    }));
+    LocalResponse {
+        status: 402,
+        headers,
+        body,
+    }
+}
+
+/// 503: no challenge could be had, so the request is refused rather than let through unpaid.
+/// The cause is logged, not told to the client.
+pub fn unavailable(retry_after: u32) -> LocalResponse {
+    LocalResponse {
+        status: 503,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("retry-after".into(), retry_after.to_string()),
+            ("cache-control".into(), "no-store".into()),
+        ],
+        body: json_body(json!({"error": "payment service unavailable, retry later"})),
+    }
+}
+
+/// 429 passed on from the invoice service's spam protection.
+pub fn rate_limited(retry_after: &str) -> LocalResponse {
+    LocalResponse {
+        status: 429,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("retry-after".into(), retry_after.to_string()),
+            ("cache-control".into(), "no-store".into()),
+        ],
+        body: json_body(json!({"error": "too many payment challenges"})),
+    }
+}
