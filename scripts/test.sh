@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, then lint, unit, property, CLI and Aperture interop
-# tests, the wasm build, bounded fuzzing and the verification benchmark.
+# tests, the wasm build, integration tests in real Envoy, bounded fuzzing and the benchmark.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -21,11 +21,24 @@ status=${PIPESTATUS[0]}
 set -e
 
 bash scripts/build-wasm.sh
+
+step "Envoy integration tests (real Envoy, the built .wasm)"
+cargo build --release -q -p l402-cli
+set +e
+"$CACHE/venv/bin/python" -m pytest -q -p no:cacheprovider tests/envoy 2>&1 | tee "$ROOT/target/envoy-tests.log"
+envoy_status=${PIPESTATUS[0]}
+set -e
+[ "$envoy_status" = 0 ] || status=$envoy_status
+
 bash scripts/fuzz.sh
 bash scripts/bench.sh
 
-passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
-failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+# Cargo's and pytest's counts together, in the plain form CI reads.
+count() { grep -Eo "[0-9]+ $1" | awk '{s+=$1} END {print s+0}'; }
+cargo_lines=$(grep -E '^test result:' "$log" || true)
+pytest_line=$(grep -E '(passed|failed|error).* in [0-9.]+s' "$ROOT/target/envoy-tests.log" | tail -n 1 || true)
+passed=$(( $(count passed <<<"$cargo_lines") + $(count passed <<<"$pytest_line") ))
+failed=$(( $(count failed <<<"$cargo_lines") + $(count failed <<<"$pytest_line") + $(count error <<<"$pytest_line") ))
 echo
 echo "${passed} passed, ${failed} failed"
 exit "$status"

@@ -1,0 +1,203 @@
+"""The filter in real Envoy: the built .wasm, a real upstream, real HTTP."""
+
+import http.client
+import json
+import re
+import subprocess
+import time
+
+import pytest
+
+from harness import (MASTER_KEY, REVOKED_TOKEN_ID, ROOT, WASM, envoy_command, envoy_env, free_port, mint,
+                     render)
+
+LNGET = re.compile(r'(?i)(LSAT|L402)\s+macaroon="([^"]+)",\s*invoice="([^"]+)"')
+
+
+def request(stack, path, headers=(), method="GET", timeout=10):
+    conn = http.client.HTTPConnection("127.0.0.1", stack.listener, timeout=timeout)
+    conn.putrequest(method, path)
+    for name, value in headers:
+        conn.putheader(name, value)
+    conn.endheaders()
+    resp = conn.getresponse()
+    body = resp.read()
+    conn.close()
+    return resp, body
+
+
+def bearer(macaroon, preimage):
+    return ("Authorization", f"L402 {macaroon}:{preimage}")
+
+
+def assert_challenge(resp, body):
+    assert resp.status == 402, body
+    values = resp.headers.get_all("www-authenticate")
+    assert len(values) == 2 and values[0].startswith("LSAT ") and values[1].startswith("L402 ")
+    match = LNGET.search(values[0])
+    assert match and match.group(1) == "LSAT"
+    assert match.group(3).startswith("lnbcrt")
+    assert resp.headers["cache-control"] == "no-store"
+    assert "WWW-Authenticate" in resp.headers["access-control-expose-headers"]
+    payload = json.loads(body)
+    assert payload["error"] == "payment required" and payload["invoice"] == match.group(3)
+    return match.group(2)
+
+
+def test_no_token_gets_402_that_lnget_parses(stack):
+    resp, body = request(stack, "/weather/today")
+    macaroon = assert_challenge(resp, body)
+    decoded = json.loads(subprocess.run([str(ROOT / "target/release/l402"), "decode", macaroon],
+                                        check=True, capture_output=True, text=True).stdout)
+    assert decoded["caveats"][0] == "services=weather:0"
+    assert stack.upstream.requests == []
+    assert stack.invoicer.requests[0]["service"] == "weather"
+    assert stack.invoicer.requests[0]["reason"] == "missing"
+    assert stack.invoicer.requests[0]["client_ip"] == "127.0.0.1"
+
+
+def test_valid_token_reaches_upstream_with_its_id_and_never_the_spoofed_one(stack):
+    macaroon, preimage, token_id = mint("weather")
+    resp, body = request(stack, "/weather/today", [bearer(macaroon, preimage), ("x-l402-token-id", "spoofed"),
+                                                   ("x-l402-service", "spoofed")])
+    assert resp.status == 200, body
+    seen = stack.upstream.requests[-1]["headers"]
+    assert seen["x-l402-token-id"] == token_id
+    assert seen["x-l402-service"] == "weather"
+    assert "authorization" not in seen
+    assert stack.invoicer.requests == [], "no callout for a valid token"
+
+
+def test_spoofed_identity_is_removed_on_free_routes_too(stack):
+    resp, _ = request(stack, "/healthz", [("x-l402-token-id", "spoofed")])
+    assert resp.status == 200
+    assert "x-l402-token-id" not in stack.upstream.requests[-1]["headers"]
+
+
+@pytest.mark.parametrize("case", ["expired", "wrong_service", "tampered", "revoked", "wrong_preimage",
+                                  "other_master_secret", "garbage"])
+def test_bad_tokens_get_a_fresh_challenge(stack, case):
+    now = int(time.time())
+    if case == "expired":
+        macaroon, preimage, _ = mint("weather", [f"weather_valid_until={now - 1}"])
+    elif case == "wrong_service":
+        macaroon, preimage, _ = mint("news")
+    elif case == "tampered":
+        macaroon, preimage, _ = mint("weather")
+        macaroon = macaroon[:-6] + ("AAAAA=" if not macaroon.endswith("AAAAA=") else "BBBBB=")
+    elif case == "revoked":
+        macaroon, preimage, _ = mint("weather", token_id=REVOKED_TOKEN_ID)
+    elif case == "wrong_preimage":
+        macaroon, _, _ = mint("weather")
+        preimage = "00" * 32
+    elif case == "other_master_secret":
+        macaroon, preimage, _ = mint("weather", key="77" * 32)
+    else:
+        macaroon, preimage = "not-a-macaroon", "zz"
+    resp, body = request(stack, "/weather/today", [bearer(macaroon, preimage)])
+    assert_challenge(resp, body)
+    assert stack.upstream.requests == []
+
+
+def test_grpc_request_gets_grpc_status_13_with_the_challenge(stack):
+    resp, _ = request(stack, "/weather/svc.Weather/Get", [("content-type", "application/grpc")], method="POST")
+    assert resp.status == 200
+    assert resp.headers["grpc-status"] == "13"
+    assert resp.headers["grpc-message"] == "payment required"
+    values = resp.headers.get_all("www-authenticate")
+    assert values and values[0].startswith("LSAT ") and LNGET.search(values[0])
+    assert stack.upstream.requests == []
+
+
+def test_non_utf8_header_value_is_served(stack):
+    macaroon, preimage, _ = mint("weather")
+    resp, _ = request(stack, "/weather/today", [bearer(macaroon, preimage), ("x-odd", b"\xff\xfe\x80")])
+    assert resp.status == 200
+    resp, _ = request(stack, "/weather/today", [("authorization", b"L402 \xff\xfe:\x80")])
+    assert resp.status == 402
+
+
+def test_invoice_service_stopped_is_503_and_upstream_sees_nothing(stack):
+    stack.stop_invoicer()
+    try:
+        resp, body = request(stack, "/weather/today")
+        assert resp.status == 503, body
+        assert resp.headers["retry-after"]
+        assert json.loads(body)["error"]
+        assert stack.upstream.requests == []
+    finally:
+        stack.start_invoicer()
+    resp, body = request(stack, "/weather/today")
+    assert resp.status == 402, "recovers without restarting Envoy"
+
+
+def test_invoice_service_slower_than_timeout_is_503_within_the_timeout(stack):
+    stack.invoicer.mode = "slow"
+    started = time.time()
+    resp, _ = request(stack, "/weather/today")
+    elapsed = time.time() - started
+    assert resp.status == 503
+    assert elapsed < 1.0 + 1.0, f"took {elapsed:.2f}s with a 1s callout timeout"
+    assert stack.upstream.requests == []
+
+
+@pytest.mark.parametrize("mode,status", [("garbage", 503), ("500", 503), ("429", 429)])
+def test_invoice_service_faults(stack, mode, status):
+    stack.invoicer.mode = mode
+    resp, _ = request(stack, "/weather/today")
+    assert resp.status == status
+    assert resp.headers["retry-after"] == ("17" if mode == "429" else "5")
+    assert stack.upstream.requests == []
+
+
+def test_metrics_are_visible_in_stats_and_prometheus(stack):
+    request(stack, "/weather/today")
+    stats = stack.stats()
+    counters = dict(line.split(": ", 1) for line in stats.splitlines() if "l402_" in line)
+    assert int(counters["wasmcustom.l402_requests_challenged"]) >= 1
+    assert "wasmcustom.l402_rejected_expired" in counters
+    assert "l402_requests_allowed" in stack.stats("/prometheus")
+
+
+def validate(config_text, tmp_path):
+    path = tmp_path / "validate.yaml"
+    path.write_text(config_text)
+    return subprocess.run(envoy_command(path, "--mode", "validate"), capture_output=True, text=True,
+                          env=envoy_env(), timeout=120)
+
+
+@pytest.mark.parametrize("config", sorted((ROOT / "envoy").glob("*.yaml")), ids=lambda p: p.name)
+def test_every_envoy_config_validates(config, tmp_path):
+    text = render(config.read_text(), {}, WASM)
+    result = validate(text, tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def typo(plugin):
+    plugin["routes"][1]["prce"] = 10
+    return json.dumps(plugin)
+
+
+def test_bad_config_is_refused_by_validate_and_at_startup(tmp_path):
+    text = render((ROOT / "envoy" / "envoy.yaml").read_text(), {9901: free_port(), 10000: free_port()}, WASM, typo)
+    result = validate(text, tmp_path)
+    assert result.returncode != 0
+    assert "routes[1]" in result.stdout + result.stderr or "unknown field `prce`" in result.stdout + result.stderr
+
+    path = tmp_path / "runtime.yaml"
+    path.write_text(text)
+    proc = subprocess.run(envoy_command(path), capture_output=True, text=True, env=envoy_env(), timeout=60)
+    assert proc.returncode != 0
+    assert "unknown field `prce`" in proc.stdout + proc.stderr
+
+
+def test_missing_master_secret_is_refused_naming_the_field(tmp_path):
+    text = render((ROOT / "envoy" / "envoy.yaml").read_text(), {9901: free_port(), 10000: free_port()}, WASM)
+    path = tmp_path / "nokey.yaml"
+    path.write_text(text)
+    env = {k: v for k, v in envoy_env().items() if k != "L402_MASTER_KEY_1"}
+    proc = subprocess.run(envoy_command(path, "--mode", "validate"), capture_output=True, text=True, env=env,
+                          timeout=60)
+    assert proc.returncode != 0
+    output = proc.stdout + proc.stderr
+    assert "keys[0].env" in output and MASTER_KEY not in output
