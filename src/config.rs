@@ -136,8 +136,15 @@ impl FilterConfig {
         json: &[u8],
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Rc<Self>, ConfigError> {
-        let raw: RawConfig =
-            serde_json::from_slice(json).map_err(|e| ConfigError::Json(e.to_string()))?;
+        // The path tells a user which route holds the typo: `routes[2].prce: unknown field …`.
+        let mut deserializer = serde_json::Deserializer::from_slice(json);
+        let raw: RawConfig = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+            let path = e.path().to_string();
+            match path.as_str() {
+                "." | "" => ConfigError::Json(e.inner().to_string()),
+                _ => field(path, e.inner().to_string()),
+            }
+        })?;
         let invoice_service = compile_invoice_service(raw.invoice_service)?;
         if raw.routes.is_empty() {
             return Err(field("routes", "at least one route is required"));
@@ -338,10 +345,21 @@ mod tests {
     fn unknown_fields_are_refused_by_name() {
         let mut json = minimal();
         json["routes"][0]["prce"] = 5.into();
-        assert!(error_field(json).contains("unknown field `prce`"));
+        let err = compile(json).unwrap_err().to_string();
+        assert!(
+            err.starts_with("routes[0].prce: unknown field `prce`"),
+            "{err}"
+        );
         let mut json = minimal();
         json["fail_closed"] = true.into();
-        assert!(error_field(json).contains("unknown field `fail_closed`"));
+        let err = compile(json).unwrap_err().to_string();
+        assert!(
+            err.starts_with("fail_closed: unknown field `fail_closed`"),
+            "{err}"
+        );
+        let mut json = minimal();
+        json["invoice_service"]["timeout_ms"] = "fast".into();
+        assert_eq!(error_field(json), "invoice_service.timeout_ms");
     }
 
     #[test]

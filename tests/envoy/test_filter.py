@@ -182,13 +182,13 @@ def test_bad_config_is_refused_by_validate_and_at_startup(tmp_path):
     text = render((ROOT / "envoy" / "envoy.yaml").read_text(), {9901: free_port(), 10000: free_port()}, WASM, typo)
     result = validate(text, tmp_path)
     assert result.returncode != 0
-    assert "routes[1]" in result.stdout + result.stderr or "unknown field `prce`" in result.stdout + result.stderr
+    assert "routes[1].prce: unknown field `prce`" in result.stdout + result.stderr
 
     path = tmp_path / "runtime.yaml"
     path.write_text(text)
     proc = subprocess.run(envoy_command(path), capture_output=True, text=True, env=envoy_env(), timeout=60)
     assert proc.returncode != 0
-    assert "unknown field `prce`" in proc.stdout + proc.stderr
+    assert "routes[1].prce: unknown field `prce`" in proc.stdout + proc.stderr
 
 
 def test_missing_master_secret_is_refused_naming_the_field(tmp_path):
