@@ -201,3 +201,20 @@ def test_missing_master_secret_is_refused_naming_the_field(tmp_path):
     assert proc.returncode != 0
     output = proc.stdout + proc.stderr
     assert "keys[0].env" in output and MASTER_KEY not in output
+
+
+def unknown_cluster(plugin):
+    plugin["invoice_service"]["cluster"] = "no_such_cluster"
+    return json.dumps(plugin)
+
+
+def test_unknown_invoice_cluster_is_503_and_never_forwards(tmp_path):
+    from harness import Envoy
+    stack = Envoy(tmp_path, plugin_edit=unknown_cluster)
+    try:
+        resp, body = request(stack, "/weather/today")
+        assert resp.status == 503, body
+        assert stack.upstream.requests == []
+        assert "no_such_cluster" in stack.log.read_text(), "the log names the missing cluster"
+    finally:
+        stack.stop()
