@@ -68,26 +68,26 @@ pub fn challenge(
 /// 503: no challenge could be had, so the request is refused rather than let through unpaid.
 /// The cause is logged, not told to the client.
 pub fn unavailable(retry_after: u32) -> LocalResponse {
-    LocalResponse {
-        status: 503,
-        headers: vec![
-            ("content-type".into(), "application/json".into()),
-            ("retry-after".into(), retry_after.to_string()),
-            ("cache-control".into(), "no-store".into()),
-        ],
-        body: json_body(json!({"error": "payment service unavailable, retry later"})),
-    }
+    retry_later(
+        503,
+        &retry_after.to_string(),
+        "payment service unavailable, retry later",
+    )
 }
 
 /// 429 passed on from the invoice service's spam protection.
 pub fn rate_limited(retry_after: &str) -> LocalResponse {
+    retry_later(429, retry_after, "too many payment challenges")
+}
+
+fn retry_later(status: u32, retry_after: &str, error: &str) -> LocalResponse {
     LocalResponse {
-        status: 429,
+        status,
         headers: vec![
             ("content-type".into(), "application/json".into()),
             ("retry-after".into(), retry_after.to_string()),
             ("cache-control".into(), "no-store".into()),
         ],
-        body: json_body(json!({"error": "too many payment challenges"})),
+        body: json_body(json!({ "error": error })),
     }
 }
