@@ -34,7 +34,7 @@ bash scripts/fuzz.sh
 bash scripts/bench.sh
 
 # Cargo's and pytest's counts together, in the plain form CI reads.
-count() { grep -Eo "[0-9]+ $1" | awk '{s+=$1} END {print s+0}'; }
+count() { { grep -Eo "[0-9]+ $1" || true; } | awk '{s+=$1} END {print s+0}'; }
 cargo_lines=$(grep -E '^test result:' "$log" || true)
 pytest_line=$(grep -E '(passed|failed|error).* in [0-9.]+s' "$ROOT/target/envoy-tests.log" | tail -n 1 || true)
 passed=$(( $(count passed <<<"$cargo_lines") + $(count passed <<<"$pytest_line") ))
