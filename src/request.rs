@@ -56,11 +56,13 @@ impl RequestFilter {
         host.set_request_header(SERVICE_HEADER, None);
 
         let headers = host.request_headers();
-        let path = text(&headers, ":path");
-        let method = text(&headers, ":method");
-        let authority = text(&headers, ":authority");
+        let line = RequestLine {
+            path: text(&headers, ":path"),
+            method: text(&headers, ":method"),
+            authority: text(&headers, ":authority"),
+        };
         let config = Rc::clone(&self.config);
-        let Some(route) = config.route(path, method, authority) else {
+        let Some(route) = config.route(line.path, line.method, line.authority) else {
             host.count(metrics::UNMATCHED);
             return Verdict::Continue;
         };
@@ -86,7 +88,7 @@ impl RequestFilter {
                 self.allow(host, service, &credential, &verified);
                 Verdict::Continue
             }
-            Err(rejection) => self.reject(host, service, &headers, &rejection),
+            Err(rejection) => self.reject(host, service, &line, &headers, &rejection),
         }
     }
 
@@ -126,6 +128,7 @@ impl RequestFilter {
         &mut self,
         host: &mut dyn Host,
         service: &str,
+        line: &RequestLine<'_>,
         headers: &Headers,
         rejection: &Rejection,
     ) -> Verdict {
@@ -146,9 +149,9 @@ impl RequestFilter {
         let client_ip = host.client_ip();
         let body = ChallengeRequest {
             service,
-            method: text(headers, ":method"),
-            path: text(headers, ":path"),
-            host: text(headers, ":authority"),
+            method: line.method,
+            path: line.path,
+            host: line.authority,
             client_ip: client_ip.as_deref(),
             reason,
         };
@@ -220,8 +223,7 @@ impl RequestFilter {
     }
 
     /// No challenge could be had: 503, or with `fail_open` let the request through.
-    fn fail(&mut self, host: &mut dyn Host, kind: &str, why: &str) -> Verdict {
-        self.state = State::Done;
+    fn fail(&self, host: &mut dyn Host, kind: &str, why: &str) -> Verdict {
         host.count(&metrics::callout_error(kind));
         if self.config.fail_open {
             host.count(metrics::FAIL_OPEN);
@@ -235,6 +237,13 @@ impl RequestFilter {
         host.send_response(response::unavailable(self.config.retry_after_seconds));
         Verdict::Pause
     }
+}
+
+/// The pseudo-headers routing and the callout need, read once per request.
+struct RequestLine<'a> {
+    path: &'a str,
+    method: &'a str,
+    authority: &'a str,
 }
 
 /// A header as text; empty when absent or not UTF-8 (routing treats both as "no match").

@@ -177,14 +177,6 @@ impl RevocationList {
     pub fn is_revoked(&self, id: &TokenId) -> bool {
         self.0.contains(id)
     }
-
-    pub fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
 }
 
 #[cfg(test)]
