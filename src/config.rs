@@ -6,7 +6,7 @@
 
 use std::rc::Rc;
 
-use l402_core::{KeyId, KeyRing, RevocationList, RootKeySource, TokenId, Verifier};
+use l402_core::{EnvKeyError, KeyRing, RevocationList, RootKeySource, TokenId, Verifier};
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -284,24 +284,14 @@ fn compile_keys(
     if raw.is_empty() {
         return Err(field("keys", "at least one master key is required"));
     }
-    let mut secrets = Vec::with_capacity(raw.len());
-    for (i, key) in raw.iter().enumerate() {
-        let name = format!("keys[{i}].env");
-        let value = env(&key.env).ok_or_else(|| {
-            field(
-                &name,
-                format!("environment variable `{}` is not set in the VM", key.env),
-            )
-        })?;
-        let secret = hex::decode(value.trim()).map_err(|_| {
-            field(
-                &name,
-                format!("environment variable `{}` is not hex", key.env),
-            )
-        })?;
-        secrets.push((KeyId(key.id), secret));
-    }
-    KeyRing::new(secrets).map_err(|e| field("keys", e.to_string()))
+    KeyRing::from_env(raw.iter().map(|k| (k.id, k.env.as_str())), env).map_err(|e| match e {
+        EnvKeyError::NotSet { index, var } => field(
+            format!("keys[{index}].env"),
+            format!("environment variable `{var}` is not set in the VM"),
+        ),
+        EnvKeyError::NotHex { index, .. } => field(format!("keys[{index}].env"), e.to_string()),
+        EnvKeyError::Ring(e) => field("keys", e.to_string()),
+    })
 }
 
 #[cfg(test)]

@@ -147,6 +147,40 @@ impl KeyRing {
     }
 }
 
+/// Why [`KeyRing::from_env`] refused the master secrets; `index` is the position in the list given.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum EnvKeyError {
+    #[error("environment variable `{var}` is not set")]
+    NotSet { index: usize, var: String },
+    #[error("environment variable `{var}` is not hex")]
+    NotHex { index: usize, var: String },
+    #[error(transparent)]
+    Ring(#[from] KeyError),
+}
+
+impl KeyRing {
+    /// Master secrets named by environment variables holding hex, the way both the filter and the
+    /// invoice service are configured, so neither configuration file ever holds a secret.
+    pub fn from_env<'a>(
+        keys: impl IntoIterator<Item = (u32, &'a str)>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Self, EnvKeyError> {
+        let mut secrets = Vec::new();
+        for (index, (id, var)) in keys.into_iter().enumerate() {
+            let value = env(var).ok_or_else(|| EnvKeyError::NotSet {
+                index,
+                var: var.to_string(),
+            })?;
+            let secret = hex::decode(value.trim()).map_err(|_| EnvKeyError::NotHex {
+                index,
+                var: var.to_string(),
+            })?;
+            secrets.push((KeyId(id), secret));
+        }
+        Ok(Self::new(secrets)?)
+    }
+}
+
 /// Where the root key of a token comes from.
 #[derive(Debug, Clone)]
 pub enum RootKeySource {
@@ -248,5 +282,29 @@ mod tests {
         let list = RevocationList::new([t]);
         assert!(list.is_revoked(&t));
         assert!(!list.is_revoked(&TokenId([6; 32])));
+    }
+
+    #[test]
+    fn ring_from_env_names_the_variable_and_never_the_value() {
+        let env = |name: &str| match name {
+            "A" => Some("01".repeat(32)),
+            "B" => Some("zz-secret".to_string()),
+            _ => None,
+        };
+        let ring = KeyRing::from_env([(1, "A")], &env).unwrap();
+        assert!(ring.contains(KeyId(1)));
+        let missing = KeyRing::from_env([(1, "A"), (2, "C")], &env).unwrap_err();
+        assert_eq!(
+            missing,
+            EnvKeyError::NotSet {
+                index: 1,
+                var: "C".into()
+            }
+        );
+        let bad = KeyRing::from_env([(2, "B")], &env).unwrap_err();
+        assert_eq!(bad.to_string(), "environment variable `B` is not hex");
+        assert!(!bad.to_string().contains("secret"));
+        let dup = KeyRing::from_env([(1, "A"), (1, "A")], &env).unwrap_err();
+        assert_eq!(dup, EnvKeyError::Ring(KeyError::DuplicateKeyId(KeyId(1))));
     }
 }

@@ -23,6 +23,6 @@ pub use caveat::{Caveat, CaveatError};
 pub use challenge::{Challenge, ChallengeError};
 pub use credentials::{Credential, CredentialError};
 pub use identifier::{Identifier, IdentifierError, TokenId};
-pub use keys::{KeyError, KeyId, KeyRing, RevocationList, RootKey, RootKeySource};
+pub use keys::{EnvKeyError, KeyError, KeyId, KeyRing, RevocationList, RootKey, RootKeySource};
 pub use macaroon::{DecodeError, Macaroon, RawCaveat};
 pub use verifier::{Rejection, Requirement, Verified, Verifier};

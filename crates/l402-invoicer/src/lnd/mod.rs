@@ -1,0 +1,77 @@
+//! The Lightning node behind the service. [`InvoiceBackend`] is what the service needs from one;
+//! [`rest::LndRest`] is lnd over REST. CLN or LNbits would be further implementations.
+
+pub mod rest;
+pub mod tls;
+
+use std::future::Future;
+
+use thiserror::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InvoiceRequest {
+    pub value_msat: u64,
+    pub memo: String,
+    pub expiry_seconds: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedInvoice {
+    /// The payment hash lnd says the invoice has; checked against the BOLT 11 before use.
+    pub r_hash: [u8; 32],
+    pub payment_request: String,
+}
+
+/// What `/readyz` reports about the node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeStatus {
+    pub state: String,
+    /// `None` when the macaroon may not read node info (an invoice-only macaroon).
+    pub synced_to_chain: Option<bool>,
+}
+
+impl NodeStatus {
+    pub fn is_ready(&self) -> bool {
+        self.state == "SERVER_ACTIVE" && self.synced_to_chain != Some(false)
+    }
+}
+
+/// Why the node did not give us what we asked. Messages name the cause, never a credential.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BackendError {
+    #[error("lnd unreachable: {0}")]
+    Unreachable(String),
+    #[error("lnd did not answer within {0} ms")]
+    Timeout(u128),
+    #[error("lnd TLS failed: {0}")]
+    Tls(String),
+    #[error("lnd refused the macaroon: {0}")]
+    Auth(String),
+    #[error("lnd error (HTTP {status}): {message}")]
+    Rejected { status: u16, message: String },
+    #[error("lnd answered something unusable: {0}")]
+    BadResponse(String),
+}
+
+impl BackendError {
+    /// Metric label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Unreachable(_) => "unreachable",
+            Self::Timeout(_) => "timeout",
+            Self::Tls(_) => "tls",
+            Self::Auth(_) => "auth",
+            Self::Rejected { .. } => "rejected",
+            Self::BadResponse(_) => "bad_response",
+        }
+    }
+}
+
+pub trait InvoiceBackend: Send + Sync + 'static {
+    fn create_invoice(
+        &self,
+        request: &InvoiceRequest,
+    ) -> impl Future<Output = Result<CreatedInvoice, BackendError>> + Send;
+
+    fn status(&self) -> impl Future<Output = Result<NodeStatus, BackendError>> + Send;
+}

@@ -1,0 +1,280 @@
+//! Invoice-spam protection: token buckets per client network and one for the whole service.
+//!
+//! Every challenge costs an lnd invoice (a database row on the node), so issuance is limited
+//! before lnd is called. Clients are grouped by /24 (IPv4) and /48 (IPv6): one host rarely has a
+//! whole /24, but an attacker easily has many addresses inside one.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BucketConfig {
+    pub burst: u32,
+    pub per_second: f64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Bucket {
+    tokens: f64,
+    updated: Instant,
+}
+
+impl Bucket {
+    fn full(config: &BucketConfig, now: Instant) -> Self {
+        Self {
+            tokens: f64::from(config.burst),
+            updated: now,
+        }
+    }
+
+    fn refill(&mut self, config: &BucketConfig, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.updated).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * config.per_second).min(f64::from(config.burst));
+        self.updated = now;
+    }
+
+    /// Takes one token, or says how long until one is there.
+    fn take(&mut self, config: &BucketConfig, now: Instant) -> Result<(), Duration> {
+        self.refill(config, now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err(Duration::from_secs_f64(
+                (1.0 - self.tokens) / config.per_second,
+            ))
+        }
+    }
+
+    fn is_full(&self, config: &BucketConfig, now: Instant) -> bool {
+        let mut probe = *self;
+        probe.refill(config, now);
+        probe.tokens >= f64::from(config.burst)
+    }
+}
+
+/// Which limit refused, and when to try again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Limited {
+    Client { retry_after: Duration },
+    Global { retry_after: Duration },
+}
+
+impl Limited {
+    pub fn retry_after(&self) -> Duration {
+        match self {
+            Self::Client { retry_after } | Self::Global { retry_after } => *retry_after,
+        }
+    }
+
+    /// Metric label.
+    pub fn scope(&self) -> &'static str {
+        match self {
+            Self::Client { .. } => "client",
+            Self::Global { .. } => "global",
+        }
+    }
+}
+
+/// The network a client address is grouped into; `None` when the filter could not tell.
+pub type ClientKey = Option<IpAddr>;
+
+pub struct RateLimiter {
+    per_client: BucketConfig,
+    global_config: BucketConfig,
+    max_tracked_clients: usize,
+    global: Mutex<Bucket>,
+    clients: Mutex<HashMap<ClientKey, Bucket>>,
+}
+
+impl RateLimiter {
+    pub fn new(
+        per_client: BucketConfig,
+        global: BucketConfig,
+        max_tracked_clients: usize,
+        now: Instant,
+    ) -> Self {
+        Self {
+            per_client,
+            global_config: global,
+            max_tracked_clients,
+            global: Mutex::new(Bucket::full(&global, now)),
+            clients: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Admits one challenge for `client`, or refuses without using up anything.
+    pub fn admit(&self, client: ClientKey, now: Instant) -> Result<(), Limited> {
+        let key = client.map(network_of);
+        let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
+        if !clients.contains_key(&key) && clients.len() >= self.max_tracked_clients {
+            // Forgetting a full bucket loses nothing: a new one starts full too.
+            clients.retain(|_, b| !b.is_full(&self.per_client, now));
+            if clients.len() >= self.max_tracked_clients {
+                // Memory stays bounded under an address-spraying attack; the global bucket
+                // still limits issuance meanwhile.
+                clients.clear();
+            }
+        }
+        let bucket = clients
+            .entry(key)
+            .or_insert_with(|| Bucket::full(&self.per_client, now));
+        let before = *bucket;
+        bucket
+            .take(&self.per_client, now)
+            .map_err(|retry_after| Limited::Client { retry_after })?;
+        let mut global = self.global.lock().unwrap_or_else(|e| e.into_inner());
+        if let Err(retry_after) = global.take(&self.global_config, now) {
+            *bucket = before;
+            return Err(Limited::Global { retry_after });
+        }
+        Ok(())
+    }
+
+    pub fn tracked_clients(&self) -> usize {
+        self.clients.lock().map_or(0, |c| c.len())
+    }
+}
+
+/// `client_ip` as the filter sends it: an address, with or without a port.
+pub fn parse_client_ip(text: &str) -> Option<IpAddr> {
+    let text = text.trim();
+    text.parse::<IpAddr>()
+        .ok()
+        .or_else(|| text.parse::<SocketAddr>().ok().map(|s| s.ip()))
+}
+
+/// /24 for IPv4 (IPv4-mapped IPv6 included), /48 for IPv6.
+pub fn network_of(ip: IpAddr) -> IpAddr {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            IpAddr::V4(Ipv4Addr::new(a, b, c, 0))
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CLIENT: BucketConfig = BucketConfig {
+        burst: 3,
+        per_second: 1.0,
+    };
+    const GLOBAL: BucketConfig = BucketConfig {
+        burst: 5,
+        per_second: 10.0,
+    };
+
+    fn ip(s: &str) -> ClientKey {
+        Some(s.parse().unwrap())
+    }
+
+    #[test]
+    fn burst_then_refusal_with_time_until_the_next_token() {
+        let t0 = Instant::now();
+        let rl = RateLimiter::new(CLIENT, GLOBAL, 100, t0);
+        for _ in 0..3 {
+            rl.admit(ip("10.0.0.1"), t0).unwrap();
+        }
+        let refused = rl.admit(ip("10.0.0.1"), t0).unwrap_err();
+        assert_eq!(refused.scope(), "client");
+        assert_eq!(refused.retry_after(), Duration::from_secs(1));
+        let later = t0 + Duration::from_millis(1000);
+        rl.admit(ip("10.0.0.1"), later).unwrap();
+        assert!(rl.admit(ip("10.0.0.1"), later).is_err());
+    }
+
+    #[test]
+    fn addresses_in_one_slash_24_share_a_bucket_others_do_not() {
+        let t0 = Instant::now();
+        let rl = RateLimiter::new(CLIENT, GLOBAL, 100, t0);
+        for last in 1..=3 {
+            rl.admit(ip(&format!("192.0.2.{last}")), t0).unwrap();
+        }
+        assert!(rl.admit(ip("192.0.2.200"), t0).is_err());
+        rl.admit(ip("192.0.3.1"), t0).unwrap();
+    }
+
+    #[test]
+    fn ipv6_groups_by_slash_48_and_mapped_ipv4_by_slash_24() {
+        assert_eq!(
+            network_of("2001:db8:1:2::7".parse().unwrap()),
+            "2001:db8:1::".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            network_of("::ffff:198.51.100.7".parse().unwrap()),
+            "198.51.100.0".parse::<IpAddr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn global_bucket_limits_everyone_and_refunds_the_client() {
+        let t0 = Instant::now();
+        let rl = RateLimiter::new(CLIENT, GLOBAL, 100, t0);
+        for n in 0..5 {
+            rl.admit(ip(&format!("10.{n}.0.1")), t0).unwrap();
+        }
+        let refused = rl.admit(ip("10.9.0.1"), t0).unwrap_err();
+        assert_eq!(refused.scope(), "global");
+        assert_eq!(refused.retry_after(), Duration::from_millis(100));
+        // The refused client kept its whole burst.
+        let later = t0 + Duration::from_secs(1);
+        for _ in 0..3 {
+            rl.admit(ip("10.9.0.1"), later).unwrap();
+        }
+    }
+
+    #[test]
+    fn unknown_clients_share_one_bucket() {
+        let t0 = Instant::now();
+        let rl = RateLimiter::new(CLIENT, GLOBAL, 100, t0);
+        for _ in 0..3 {
+            rl.admit(None, t0).unwrap();
+        }
+        assert!(rl.admit(None, t0).is_err());
+    }
+
+    #[test]
+    fn tracked_clients_stay_bounded() {
+        let t0 = Instant::now();
+        let big_global = BucketConfig {
+            burst: 10_000,
+            per_second: 1.0,
+        };
+        let rl = RateLimiter::new(CLIENT, big_global, 10, t0);
+        for n in 0..100u8 {
+            rl.admit(ip(&format!("10.0.{n}.1")), t0).unwrap();
+            assert!(rl.tracked_clients() <= 10);
+        }
+        // Refilled buckets are dropped first, so a busy client keeps its state.
+        let later = t0 + Duration::from_secs(60);
+        for _ in 0..3 {
+            rl.admit(ip("10.1.0.1"), later).unwrap();
+        }
+        for n in 0..9u8 {
+            rl.admit(ip(&format!("10.2.{n}.1")), later).unwrap();
+        }
+        assert!(rl.admit(ip("10.1.0.1"), later).is_err());
+    }
+
+    #[test]
+    fn client_ip_with_or_without_port() {
+        assert_eq!(parse_client_ip("203.0.113.9:5555"), ip("203.0.113.9"));
+        assert_eq!(parse_client_ip("203.0.113.9"), ip("203.0.113.9"));
+        assert_eq!(parse_client_ip("[2001:db8::1]:443"), ip("2001:db8::1"));
+        assert_eq!(parse_client_ip("2001:db8::1"), ip("2001:db8::1"));
+        assert_eq!(parse_client_ip("nonsense"), None);
+    }
+}
