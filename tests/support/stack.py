@@ -1,0 +1,125 @@
+"""The whole paywall on one machine: regtest Lightning (alice, bob), the real invoice service in
+front of alice, real Envoy with the filter, and a small upstream API.
+
+    stack = Stack(workdir, net)          # net: a started regtest.Regtest
+    stack.envoy.url                      # http://127.0.0.1:<port>, /weather/…, /news/…, /flash/…
+    stack.invoicer.url                   # the invoice service (callout target, probes, metrics)
+    stack.upstream.requests              # what reached the API
+    stack.stop()
+
+Test-only additions to the shipped configs: a `flash` service whose tokens live FLASH_SECONDS,
+and a per-client burst large enough for the concurrency tests.
+"""
+
+import json
+import os
+import re
+import secrets
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from envoy_proc import EnvoyProcess, require
+from procs import ROOT, Process, free_port, wait_for
+from upstream import Recorder, UpstreamHandler
+
+INVOICER_BIN = Path(os.environ.get("L402_INVOICER_BIN", ROOT / "target" / "release" / "l402-invoicer"))
+INVOICER_CONFIG = ROOT / "crates" / "l402-invoicer" / "invoicer.toml"
+FLASH_SECONDS = 3
+FLASH_SERVICE = f"""
+[[services]]
+name = "flash"
+price_sat = 1
+timeout_seconds = {FLASH_SECONDS}
+memo = "Flash API access"
+"""
+
+
+def set_value(toml: str, key: str, value: str) -> str:
+    """Replaces the first `key = …` line of the shipped example, keeping everything else."""
+    pattern = re.compile(rf"^{re.escape(key)} = .*$", re.M)
+    if not pattern.search(toml):
+        raise KeyError(f"{key} is not in {INVOICER_CONFIG}")
+    return pattern.sub(lambda _: f"{key} = {value}", toml, count=1)
+
+
+def invoicer_config(port: int, net, per_client_burst=1000, extra="") -> str:
+    toml = INVOICER_CONFIG.read_text()
+    toml = set_value(toml, "listen", json.dumps(f"127.0.0.1:{port}"))
+    toml = set_value(toml, "rest_url", json.dumps(net.alice.rest_url))
+    toml = set_value(toml, "tls_cert_path", json.dumps(str(net.alice.tls_cert)))
+    toml = set_value(toml, "macaroon_path", json.dumps(str(net.invoice_macaroon)))
+    toml = set_value(toml, "per_client", f"{{ burst = {per_client_burst}, per_second = 100.0 }}")
+    toml = set_value(toml, "global", "{ burst = 10000, per_second = 1000.0 }")
+    return toml + extra
+
+
+class Invoicer:
+    def __init__(self, workdir: Path, config: str, master_key: str, name="invoicer"):
+        self.port = int(re.search(r'^listen = "127\.0\.0\.1:(\d+)"', config, re.M).group(1))
+        self.config = workdir / f"{name}.toml"
+        self.config.write_text(config)
+        self.log = workdir / f"{name}.log"
+        self.env = {**os.environ, "L402_MASTER_KEY_1": master_key, "RUST_LOG": "info"}
+        self.name = name
+        self.process = None
+        self.start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        binary = require(INVOICER_BIN, "run scripts/test.sh or cargo build --release -p l402-invoicer")
+        self.process = Process(self.name, [str(binary), "--config", str(self.config)], self.log, env=self.env)
+        wait_for(lambda: self.get("/healthz")[0] == 200, 30, f"{self.name} /healthz", self.process)
+
+    def stop(self):
+        if self.process:
+            self.process.stop()
+
+    def call(self, method: str, path: str, body=None, timeout=30):
+        """(status, headers, parsed JSON or text) without raising on HTTP errors."""
+        data = body if isinstance(body, (bytes, type(None))) else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as r:
+                status, headers, raw = r.status, r.headers, r.read()
+        except urllib.error.HTTPError as e:
+            status, headers, raw = e.code, e.headers, e.read()
+        try:
+            return status, headers, json.loads(raw)
+        except ValueError:
+            return status, headers, raw.decode(errors="replace")
+
+    def get(self, path: str):
+        status, _, body = self.call("GET", path)
+        return status, body
+
+    def challenge(self, service="weather", method="GET", path="/weather/today", client_ip="127.0.0.1:40000"):
+        return self.call("POST", "/v1/challenges", {"service": service, "method": method, "path": path,
+                                                    "host": "api.example", "client_ip": client_ip,
+                                                    "reason": "missing"})
+
+
+def add_flash_route(plugin: dict) -> str:
+    plugin["routes"].insert(1, {"match": {"prefix": "/flash/"}, "service": "flash"})
+    return json.dumps(plugin, indent=2)
+
+
+class Stack:
+    def __init__(self, workdir: Path, net, per_client_burst=1000):
+        self.net = net
+        self.workdir = workdir
+        self.master_key = secrets.token_hex(32)
+        upstream_port = free_port()
+        self.upstream = Recorder(upstream_port, UpstreamHandler)
+        config = invoicer_config(free_port(), net, per_client_burst, FLASH_SERVICE)
+        self.invoicer = Invoicer(workdir, config, self.master_key)
+        self.envoy = EnvoyProcess(workdir, upstream_port, self.invoicer.port,
+                                  {"L402_MASTER_KEY_1": self.master_key}, add_flash_route)
+
+    def stop(self):
+        self.envoy.stop()
+        self.invoicer.stop()
+        self.upstream.stop()
