@@ -554,3 +554,7 @@ fn is_service_name(name: &str) -> bool {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
+
+#[cfg(test)]
+#[path = "config_tests.rs"]
+mod tests;
