@@ -219,8 +219,10 @@ fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 fn find_tls_error(error: &(dyn std::error::Error + 'static)) -> Option<String> {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
-    while let Some(e) = source {
+    // rustls' error reaches us wrapped in io::Errors, whose source() skips what they wrap, so
+    // both source() and io::Error::get_ref() are followed.
+    let mut pending: Vec<&(dyn std::error::Error + 'static)> = vec![error];
+    while let Some(e) = pending.pop() {
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return Some(match tls {
                 rustls::Error::InvalidCertificate(_) => {
@@ -229,7 +231,13 @@ fn find_tls_error(error: &(dyn std::error::Error + 'static)) -> Option<String> {
                 other => other.to_string(),
             });
         }
-        source = e.source();
+        if let Some(inner) = e
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            pending.push(inner);
+        }
+        pending.extend(e.source());
     }
     None
 }
