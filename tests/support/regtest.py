@@ -172,6 +172,11 @@ class Lnd:
     def invoices(self) -> list:
         return self.rest("GET", "/v1/invoices?num_max_invoices=10000").get("invoices", [])
 
+    def invoice_count(self) -> int:
+        """Invoices ever added: the add_index of the newest one."""
+        newest = self.rest("GET", "/v1/invoices?num_max_invoices=1&reversed=true")
+        return int(newest.get("last_index_offset", 0))
+
     def pay(self, bolt11: str, timeout=60) -> str:
         """Pays `bolt11` through the router; returns the preimage as hex."""
         context = ssl.create_default_context(cafile=str(self.tls_cert))

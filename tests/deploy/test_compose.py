@@ -1,0 +1,100 @@
+"""docker-compose.yml cannot run here (no Docker daemon), so it is checked offline: docker-compose
+validates and resolves it, the Envoy config it mounts passes `envoy --mode validate` with the
+built .wasm, and the invoice-service config it mounts passes the service's own check."""
+
+import base64
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+
+from envoy_proc import WASM, envoy_command, render, require  # noqa: E402
+from procs import ROOT  # noqa: E402
+from stack import INVOICER_BIN  # noqa: E402
+
+COMPOSE = ROOT / "docker-compose.yml"
+FIXTURES = ROOT / "crates" / "l402-invoicer" / "tests" / "fixtures"
+
+
+def compose(*args, env=None):
+    binary = shutil.which("docker-compose")
+    if binary is None:
+        raise RuntimeError("docker-compose is missing: scripts/setup.sh installs it (Debian package)")
+    return subprocess.run([binary, "-f", str(COMPOSE), *args], capture_output=True, text=True, cwd=ROOT,
+                          env={**os.environ, **(env or {})})
+
+
+@pytest.fixture(scope="module")
+def resolved():
+    done = compose("config", env={"L402_MASTER_KEY_1": secrets.token_hex(32)})
+    assert done.returncode == 0, done.stderr
+    return yaml.safe_load(done.stdout)
+
+
+def host_path(service: dict, target: str) -> Path:
+    for volume in service["volumes"]:
+        # docker-compose 1.29 prints the short form, SOURCE:TARGET[:MODE].
+        source, mounted = (volume["source"], volume["target"]) if isinstance(volume, dict) else volume.split(":")[:2]
+        if mounted == target:
+            return Path(source)
+    raise AssertionError(f"nothing is mounted at {target}")
+
+
+def test_compose_refuses_to_start_without_a_master_key():
+    env = {k: v for k, v in os.environ.items() if k != "L402_MASTER_KEY_1"}
+    done = subprocess.run([shutil.which("docker-compose") or "docker-compose", "-f", str(COMPOSE), "config"],
+                          capture_output=True, text=True, cwd=ROOT, env=env)
+    assert done.returncode != 0
+    assert "L402_MASTER_KEY_1" in done.stderr
+
+
+def test_compose_has_the_whole_stack_with_pinned_images(resolved):
+    services = resolved["services"]
+    assert set(services) == {"bitcoind", "alice", "bob", "setup", "wasm", "envoy", "invoicer", "upstream"}
+    assert services["alice"]["image"] == "lightninglabs/lnd:v0.21.2-beta"
+    assert services["envoy"]["image"] == "envoyproxy/envoy:v1.40.0"
+    for name in ["invoicer", "upstream"]:
+        assert services[name]["network_mode"] == "service:envoy", "reached by Envoy on 127.0.0.1"
+    assert services["invoicer"]["read_only"] is True
+    assert services["invoicer"]["depends_on"]["setup"]["condition"] == "service_completed_successfully"
+    assert "ports" not in services["invoicer"], "only Envoy may call the invoice service"
+
+
+def test_the_envoy_config_compose_mounts_validates_with_the_built_wasm(resolved, tmp_path):
+    mounted = host_path(resolved["services"]["envoy"], "/etc/envoy/envoy.yaml")
+    assert mounted == ROOT / "envoy" / "envoy.yaml"
+    config = tmp_path / "envoy.yaml"
+    config.write_text(render(mounted.read_text(), {}, require(WASM, "run scripts/build-wasm.sh")))
+    done = subprocess.run(envoy_command(config, "--mode", "validate"), capture_output=True, text=True,
+                          env={**os.environ, "L402_MASTER_KEY_1": secrets.token_hex(32)}, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_invoicer_config_compose_mounts_passes_the_service_check(resolved, tmp_path):
+    mounted = host_path(resolved["services"]["invoicer"], "/etc/l402/invoicer.toml")
+    # The setup service writes these two at run time; the test fixtures stand in for them.
+    macaroon = tmp_path / "invoice.macaroon"
+    minted = subprocess.run([str(ROOT / "target" / "release" / "l402"), "mint", "--root-key", "00" * 32,
+                             "--identifier", "0a0b", "--location", "lnd"], check=True, capture_output=True, text=True)
+    macaroon.write_bytes(base64.b64decode(minted.stdout.strip()))
+    text = (mounted.read_text().replace("/shared/alice-tls.cert", str(FIXTURES / "tls.cert"))
+            .replace("/shared/invoice.macaroon", str(macaroon)))
+    config = tmp_path / "invoicer.toml"
+    config.write_text(text)
+    binary = require(INVOICER_BIN, "cargo build --release -p l402-invoicer")
+    done = subprocess.run([str(binary), "--config", str(config), "--check"], capture_output=True, text=True,
+                          env={**os.environ, "L402_MASTER_KEY_1": secrets.token_hex(32)})
+    assert done.returncode == 0, done.stderr
+    assert "weather" in done.stdout and "news" in done.stdout
+
+
+def test_the_setup_script_is_valid_posix_shell():
+    done = subprocess.run(["sh", "-n", str(ROOT / "docker" / "setup-regtest.sh")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
