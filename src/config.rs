@@ -441,4 +441,29 @@ mod tests {
         assert_eq!(service("/api/v2/x", "GET", "other.example.com"), None);
         assert_eq!(service("/other", "GET", "api.example.com"), None);
     }
+
+    /// The `pluginConfig` of the Istio manifests, through the parser `on_configure` runs, so
+    /// the examples in deploy/ cannot drift from the code.
+    #[test]
+    fn istio_manifests_plugin_config_is_accepted() {
+        for variant in ["sidecar", "gateway"] {
+            let path = format!(
+                "{}/deploy/{variant}/wasmplugin.yaml",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            let manifest = std::fs::read_to_string(&path).unwrap();
+            // Written as JSON (a YAML subset) under `pluginConfig:`, the last key of the file.
+            let json = manifest.split("\n  pluginConfig:\n").nth(1).unwrap();
+            let env = |name: &str| (name == "L402_MASTER_KEY_1").then(|| SECRET.to_string());
+            let config = FilterConfig::compile(json.as_bytes(), &env)
+                .unwrap_or_else(|e| panic!("{path}: {e}"));
+            assert_eq!(
+                config.invoice_service.cluster,
+                "outbound|8402||l402-invoicer.l402-system.svc.cluster.local"
+            );
+            assert!(config
+                .route("/weather/today", "GET", "api.example")
+                .is_some());
+        }
+    }
 }
