@@ -2,7 +2,6 @@
 validates and resolves it, the Envoy config it mounts passes `envoy --mode validate` with the
 built .wasm, and the invoice-service config it mounts passes the service's own check."""
 
-import base64
 import os
 import secrets
 import shutil
@@ -17,10 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
 from envoy_proc import WASM, envoy_command, render, require  # noqa: E402
 from procs import ROOT  # noqa: E402
-from stack import INVOICER_BIN  # noqa: E402
+from stack import check_config  # noqa: E402
 
 COMPOSE = ROOT / "docker-compose.yml"
-FIXTURES = ROOT / "crates" / "l402-invoicer" / "tests" / "fixtures"
 
 
 def compose(*args, env=None):
@@ -79,18 +77,7 @@ def test_the_envoy_config_compose_mounts_validates_with_the_built_wasm(resolved,
 
 def test_the_invoicer_config_compose_mounts_passes_the_service_check(resolved, tmp_path):
     mounted = host_path(resolved["services"]["invoicer"], "/etc/l402/invoicer.toml")
-    # The setup service writes these two at run time; the test fixtures stand in for them.
-    macaroon = tmp_path / "invoice.macaroon"
-    minted = subprocess.run([str(ROOT / "target" / "release" / "l402"), "mint", "--root-key", "00" * 32,
-                             "--identifier", "0a0b", "--location", "lnd"], check=True, capture_output=True, text=True)
-    macaroon.write_bytes(base64.b64decode(minted.stdout.strip()))
-    text = (mounted.read_text().replace("/shared/alice-tls.cert", str(FIXTURES / "tls.cert"))
-            .replace("/shared/invoice.macaroon", str(macaroon)))
-    config = tmp_path / "invoicer.toml"
-    config.write_text(text)
-    binary = require(INVOICER_BIN, "cargo build --release -p l402-invoicer")
-    done = subprocess.run([str(binary), "--config", str(config), "--check"], capture_output=True, text=True,
-                          env={**os.environ, "L402_MASTER_KEY_1": secrets.token_hex(32)})
+    done = check_config(mounted.read_text(), "/shared/alice-tls.cert", "/shared/invoice.macaroon", tmp_path)
     assert done.returncode == 0, done.stderr
     assert "weather" in done.stdout and "news" in done.stdout
 

@@ -2,7 +2,6 @@
 schemas (Kubernetes' from kubernetes-validate, Istio's CRD OpenAPI schemas from the istio.io/api Go
 module), their pluginConfig run in real Envoy, and the OCI packaging checked."""
 
-import base64
 import copy
 import gzip
 import hashlib
@@ -25,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "envoy"))
 from client import challenge, request  # noqa: E402
 from envoy_proc import WASM, EnvoyProcess, envoy_command, render, require  # noqa: E402
 from procs import CACHE, ROOT, free_port  # noqa: E402
+from stack import check_config  # noqa: E402
 from upstream import Recorder, UpstreamHandler  # noqa: E402
 
 DEPLOY = ROOT / "deploy"
@@ -185,16 +185,7 @@ def test_the_invoicer_is_locked_down(rendered):
 def test_the_invoicer_config_in_the_configmap_passes_the_service_check(rendered, tmp_path):
     _, docs = rendered
     config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]["invoicer.toml"]
-    fixtures = ROOT / "crates" / "l402-invoicer" / "tests" / "fixtures"
-    macaroon = tmp_path / "invoice.macaroon"
-    minted = subprocess.run([str(ROOT / "target" / "release" / "l402"), "mint", "--root-key", "00" * 32,
-                             "--identifier", "0a0b", "--location", "lnd"], check=True, capture_output=True, text=True)
-    macaroon.write_bytes(base64.b64decode(minted.stdout.strip()))
-    path = tmp_path / "invoicer.toml"
-    path.write_text(config.replace("/etc/l402/lnd/tls.cert", str(fixtures / "tls.cert"))
-                    .replace("/etc/l402/lnd/invoice.macaroon", str(macaroon)))
-    done = subprocess.run([str(ROOT / "target" / "release" / "l402-invoicer"), "--config", str(path), "--check"],
-                          capture_output=True, text=True, env={**os.environ, "L402_MASTER_KEY_1": "ab" * 32})
+    done = check_config(config, "/etc/l402/lnd/tls.cert", "/etc/l402/lnd/invoice.macaroon", tmp_path)
     assert done.returncode == 0, done.stderr
 
 

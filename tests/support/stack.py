@@ -11,10 +11,12 @@ Test-only additions to the shipped configs: a `flash` service whose tokens live 
 and a per-client burst large enough for the concurrency tests.
 """
 
+import base64
 import json
 import os
 import re
 import secrets
+import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -123,3 +125,18 @@ class Stack:
         self.envoy.stop()
         self.invoicer.stop()
         self.upstream.stop()
+
+
+def check_config(text: str, cert_path: str, macaroon_path: str, workdir: Path) -> subprocess.CompletedProcess:
+    """`l402-invoicer --check` on a deployment's config whose lnd files exist only at run time:
+    the fixture certificate and a freshly minted macaroon stand in for them."""
+    fixtures = ROOT / "crates" / "l402-invoicer" / "tests" / "fixtures"
+    minted = subprocess.run([str(ROOT / "target" / "release" / "l402"), "mint", "--root-key", "00" * 32,
+                             "--identifier", "0a0b", "--location", "lnd"], check=True, capture_output=True, text=True)
+    macaroon = workdir / "invoice.macaroon"
+    macaroon.write_bytes(base64.b64decode(minted.stdout.strip()))
+    config = workdir / "invoicer.toml"
+    config.write_text(text.replace(cert_path, str(fixtures / "tls.cert")).replace(macaroon_path, str(macaroon)))
+    binary = require(INVOICER_BIN, "cargo build --release -p l402-invoicer")
+    return subprocess.run([str(binary), "--config", str(config), "--check"], capture_output=True, text=True,
+                          env={**os.environ, "L402_MASTER_KEY_1": secrets.token_hex(32)})
