@@ -244,13 +244,14 @@ class Regtest:
         self.bob.cli("connect", f"{self.alice.pubkey}@127.0.0.1:{self.alice.p2p_port}", check=True)
         self.bob.cli("openchannel", f"--node_key={self.alice.pubkey}", f"--local_amt={CHANNEL_SAT}", check=True)
         self.btcd.mine(6)
-
-        def active():
-            channels = (self.bob.cli("listchannels", "--active_only") or {}).get("channels", [])
-            return any(c.get("remote_pubkey") == self.alice.pubkey for c in channels)
-
-        wait_for(active, 60, "channel bob -> alice active", self.bob.process)
+        wait_for(self.channel_active, 60, "channel bob -> alice active", self.bob.process)
         self.wait_routable()
+
+    def channel_active(self, reconnect=False) -> bool:
+        if reconnect:
+            self.bob.cli("connect", f"{self.alice.pubkey}@127.0.0.1:{self.alice.p2p_port}")
+        channels = (self.bob.cli("listchannels", "--active_only") or {}).get("channels", [])
+        return any(c.get("remote_pubkey") == self.alice.pubkey for c in channels)
 
     def wait_routable(self, seconds=60):
         """Pays alice one satoshi until it works: a channel reported active may still refuse
@@ -277,13 +278,8 @@ class Regtest:
         """Starts alice again after `alice.stop()` and waits until bob can pay her."""
         self.alice.start()
         self.alice.wait_synced()
-
-        def reconnected():
-            self.bob.cli("connect", f"{self.alice.pubkey}@127.0.0.1:{self.alice.p2p_port}")
-            channels = (self.bob.cli("listchannels", "--active_only") or {}).get("channels", [])
-            return any(c.get("remote_pubkey") == self.alice.pubkey for c in channels)
-
-        wait_for(reconnected, 60, "channel bob -> alice active again", self.bob.process)
+        wait_for(lambda: self.channel_active(reconnect=True), 60, "channel bob -> alice active again",
+                 self.bob.process)
         self.wait_routable()
 
     def stop(self):
