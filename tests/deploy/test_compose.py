@@ -21,17 +21,18 @@ from stack import check_config  # noqa: E402
 COMPOSE = ROOT / "docker-compose.yml"
 
 
-def compose(*args, env=None):
+def compose(*args, env: dict):
+    """docker-compose on the repository's file, with exactly `env` as its environment."""
     binary = shutil.which("docker-compose")
     if binary is None:
         raise RuntimeError("docker-compose is missing: scripts/setup.sh installs it (Debian package)")
     return subprocess.run([binary, "-f", str(COMPOSE), *args], capture_output=True, text=True, cwd=ROOT,
-                          env={**os.environ, **(env or {})})
+                          env=env)
 
 
 @pytest.fixture(scope="module")
 def resolved():
-    done = compose("config", env={"L402_MASTER_KEY_1": secrets.token_hex(32)})
+    done = compose("config", env={**os.environ, "L402_MASTER_KEY_1": secrets.token_hex(32)})
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)
 
@@ -47,8 +48,7 @@ def host_path(service: dict, target: str) -> Path:
 
 def test_compose_refuses_to_start_without_a_master_key():
     env = {k: v for k, v in os.environ.items() if k != "L402_MASTER_KEY_1"}
-    done = subprocess.run([shutil.which("docker-compose") or "docker-compose", "-f", str(COMPOSE), "config"],
-                          capture_output=True, text=True, cwd=ROOT, env=env)
+    done = compose("config", env=env)
     assert done.returncode != 0
     assert "L402_MASTER_KEY_1" in done.stderr
 

@@ -12,10 +12,9 @@ import pytest
 SUPPORT = Path(__file__).resolve().parents[1] / "support"
 sys.path.insert(0, str(SUPPORT))
 
-from procs import ROOT  # noqa: E402
+from procs import L402, ROOT  # noqa: E402
 from regtest import Regtest  # noqa: E402
 
-L402 = ROOT / "target" / "release" / "l402"
 
 
 @pytest.fixture(scope="session")

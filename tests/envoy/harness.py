@@ -16,10 +16,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
 
 from envoy_proc import WASM, EnvoyProcess, envoy_command, render, require  # noqa: E402,F401
-from procs import ROOT, free_port  # noqa: E402,F401
+from procs import L402, ROOT, free_port  # noqa: E402,F401
 from upstream import Recorder, UpstreamHandler  # noqa: E402,F401
 
-L402 = ROOT / "target" / "release" / "l402"
 MASTER_KEY = "5e" * 32
 REVOKED_TOKEN_ID = "00000001" + "ee" * 28
 

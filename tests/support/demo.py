@@ -17,11 +17,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 
 from client import authorization, challenge, request  # noqa: E402
-from procs import ROOT  # noqa: E402
+from procs import L402  # noqa: E402
 from regtest import Regtest  # noqa: E402
 from stack import Stack  # noqa: E402
 
-L402 = ROOT / "target" / "release" / "l402"
 BOLD, DIM, GREEN, YELLOW, RESET = "\033[1m", "\033[2m", "\033[32m", "\033[33m", "\033[0m"
 
 
@@ -51,16 +50,17 @@ def main():
         say("2. Starting the invoice service (in front of alice), Envoy with the L402 filter, and the API")
         stack = Stack(workdir, net)
         try:
-            walkthrough(stack)
+            token = walkthrough(stack)
             if args.once:
                 say(f"{GREEN}Done.{RESET} Tearing down (--once).")
                 return
-            keep_running(stack)
+            keep_running(stack, token)
         finally:
             stack.stop()
 
 
-def walkthrough(stack: Stack):
+def walkthrough(stack: Stack) -> tuple[str, str]:
+    """The flow, step by step; returns the paid (macaroon, preimage)."""
     url = stack.envoy.url
     say(f"3. A client asks for the API without paying:  GET {url}/weather/today")
     first = request(url, "/weather/today")
@@ -104,12 +104,12 @@ def walkthrough(stack: Stack):
     show(f"20 more requests: {sorted(set(statuses))} in {(time.time() - started) * 1000:.0f} ms")
     other = request(url, "/news/today", authorization(macaroon, preimage))
     show(f"the same token on /news/today (another service): HTTP {other.status} with a fresh challenge")
-    stack.demo_token = (macaroon, preimage)
+    return macaroon, preimage
 
 
-def keep_running(stack: Stack):
+def keep_running(stack: Stack, token: tuple[str, str]):
     url = stack.envoy.url
-    macaroon, preimage = stack.demo_token
+    macaroon, preimage = token
     bob = stack.net.bob
     lncli = (f"{bob.bin_dir / 'lncli'} --lnddir={bob.dir} --network=regtest "
              f"--rpcserver=127.0.0.1:{bob.rpc_port}")

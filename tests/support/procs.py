@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+# The `l402` command the tests and the demo run; scripts/test.sh builds it.
+L402 = ROOT / "target" / "release" / "l402"
 CACHE = Path(os.environ.get("L402_CACHE", Path.home() / ".cache" / "envoy-l402"))
 
 _running: list["Process"] = []

@@ -89,9 +89,6 @@ class Btcd:
                 raise RuntimeError("btcd could not mine (is --miningaddr set?)")
             blocks -= n
 
-    def height(self) -> int:
-        return int(self.ctl("getblockcount"))
-
 
 class Lnd:
     def __init__(self, name: str, bin_dir: Path, workdir: Path, btcd: Btcd):
@@ -130,10 +127,6 @@ class Lnd:
         if self.process:
             self.process.stop()
             self.process = None
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.alive()
 
     def cli(self, *args, check=False):
         """lncli's JSON output, or None when the command failed (unless `check`)."""

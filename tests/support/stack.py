@@ -22,7 +22,7 @@ import urllib.request
 from pathlib import Path
 
 from envoy_proc import EnvoyProcess, require
-from procs import ROOT, Process, free_port, wait_for
+from procs import L402, ROOT, Process, free_port, wait_for
 from upstream import Recorder, UpstreamHandler
 
 INVOICER_BIN = Path(os.environ.get("L402_INVOICER_BIN", ROOT / "target" / "release" / "l402-invoicer"))
@@ -131,7 +131,7 @@ def check_config(text: str, cert_path: str, macaroon_path: str, workdir: Path) -
     """`l402-invoicer --check` on a deployment's config whose lnd files exist only at run time:
     the fixture certificate and a freshly minted macaroon stand in for them."""
     fixtures = ROOT / "crates" / "l402-invoicer" / "tests" / "fixtures"
-    minted = subprocess.run([str(ROOT / "target" / "release" / "l402"), "mint", "--root-key", "00" * 32,
+    minted = subprocess.run([str(require(L402, "cargo build --release -p l402-cli")), "mint", "--root-key", "00" * 32,
                              "--identifier", "0a0b", "--location", "lnd"], check=True, capture_output=True, text=True)
     macaroon = workdir / "invoice.macaroon"
     macaroon.write_bytes(base64.b64decode(minted.stdout.strip()))

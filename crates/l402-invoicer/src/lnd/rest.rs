@@ -107,11 +107,10 @@ impl LndRest {
         if error.is_timeout() {
             return BackendError::Timeout(self.request_timeout.as_millis());
         }
-        let chain = error_chain(error);
-        if let Some(tls) = find_tls_error(error) {
-            return BackendError::Tls(tls);
+        match find_tls_error(error) {
+            Some(tls) => BackendError::Tls(tls),
+            None => BackendError::Unreachable(error_chain(error)),
         }
-        BackendError::Unreachable(chain)
     }
 
     fn authorized(&self, builder: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
