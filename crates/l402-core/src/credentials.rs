@@ -115,6 +115,21 @@ where
     }
 }
 
+/// An `Authorization` value with its L402/LSAT items removed, for forwarding: `None` when
+/// nothing else is left, the value itself when it held none. Other schemes (a `Bearer` meant for
+/// the upstream) are kept as they were.
+pub fn without_l402_items(value: &[u8]) -> Option<std::borrow::Cow<'_, [u8]>> {
+    let items = || value.split(|&b| b == b',');
+    if !items().any(|item| l402_token(item).is_some()) {
+        return Some(std::borrow::Cow::Borrowed(value));
+    }
+    let kept: Vec<&[u8]> = items()
+        .filter(|item| l402_token(item).is_none() && !item.trim_ascii().is_empty())
+        .map(<[u8]>::trim_ascii)
+        .collect();
+    (!kept.is_empty()).then(|| std::borrow::Cow::Owned(kept.join(&b", "[..])))
+}
+
 /// The `<macaroon>:<preimage>` part of an `L402 …` or `LSAT …` item; `None` for other schemes.
 fn l402_token(item: &[u8]) -> Option<&[u8]> {
     let item = item.trim_ascii();
@@ -206,6 +221,21 @@ mod tests {
         assert!(parse(&[("authorization", &lsat), ("authorization", &l402)]).is_ok());
         assert!(parse(&[("authorization", &format!("{lsat}, {l402}"))]).is_ok());
         assert!(parse(&[("authorization", &format!("Bearer xyz, {l402}"))]).is_ok());
+    }
+
+    #[test]
+    fn l402_items_are_removed_and_other_schemes_kept() {
+        let l402 = auth("L402");
+        let lsat = auth("LSAT");
+        let strip = |v: &str| without_l402_items(v.as_bytes()).map(|c| c.into_owned());
+        assert_eq!(strip(&l402), None);
+        assert_eq!(strip(&format!("{lsat}, {l402}")), None);
+        assert_eq!(
+            strip(&format!("Bearer xyz, {l402}")),
+            Some(b"Bearer xyz".to_vec())
+        );
+        assert_eq!(strip("Bearer xyz"), Some(b"Bearer xyz".to_vec()));
+        assert_eq!(strip("l402 garbage"), None, "malformed L402 items go too");
     }
 
     #[test]
