@@ -10,7 +10,9 @@ use l402_core::{EnvKeyError, KeyRing, RevocationList, RootKeySource, TokenId, Ve
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::canonical::{canonical_host, canonical_path, EscapedSlashes, PathRules};
 use crate::route::{PathMatch, Route, RouteAction};
+use crate::routing::{RouteTable, Unmatched};
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -45,7 +47,40 @@ struct RawConfig {
     strip_credentials: bool,
     #[serde(default = "default_retry_after")]
     retry_after_seconds: u32,
+    unmatched: Option<RawUnmatched>,
+    #[serde(default)]
+    escaped_slashes: RawEscapedSlashes,
+    #[serde(default = "default_max_path_bytes")]
+    max_path_bytes: usize,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "snake_case")]
+enum RawUnmatched {
+    Pass,
+    Deny,
+    Paid {
+        service: String,
+        #[serde(default)]
+        capabilities: Vec<String>,
+    },
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum RawEscapedSlashes {
+    #[default]
+    Reject,
+    Allow,
+}
+
+/// Long enough for any real API path; short enough that the callout (which carries the path)
+/// stays far below the invoice service's body limit.
+fn default_max_path_bytes() -> usize {
+    4096
+}
+
+const MAX_PATH_BYTES_RANGE: std::ops::RangeInclusive<usize> = 256..=6144;
 
 fn yes() -> bool {
     true
@@ -93,6 +128,8 @@ struct RawRoute {
     capabilities: Vec<String>,
     #[serde(default)]
     free: bool,
+    #[serde(default)]
+    strict: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -121,13 +158,16 @@ pub struct InvoiceService {
 #[derive(Debug)]
 pub struct FilterConfig {
     pub invoice_service: InvoiceService,
-    pub routes: Vec<Route>,
+    pub routes: RouteTable,
+    pub path_rules: PathRules,
     pub verifier: Verifier,
     pub dry_run: bool,
     pub fail_open: bool,
     pub forward_aperture_headers: bool,
     pub strip_credentials: bool,
     pub retry_after_seconds: u32,
+    /// Accepted, but worth an operator's attention; logged at warn when the plugin starts.
+    pub warnings: Vec<String>,
 }
 
 impl FilterConfig {
@@ -155,6 +195,55 @@ impl FilterConfig {
             .enumerate()
             .map(|(i, r)| compile_route(i, r))
             .collect::<Result<Vec<_>, _>>()?;
+        let mut warnings = Vec::new();
+        let unmatched = match raw.unmatched {
+            Some(RawUnmatched::Pass) => Unmatched::Pass,
+            Some(RawUnmatched::Deny) => Unmatched::Deny,
+            Some(RawUnmatched::Paid {
+                service,
+                capabilities,
+            }) => match paid_action("unmatched.paid", service, capabilities)? {
+                RouteAction::Paid {
+                    service,
+                    capabilities,
+                } => Unmatched::Paid {
+                    service,
+                    capabilities,
+                },
+                RouteAction::Free => Unmatched::Pass,
+            },
+            None => {
+                if routes
+                    .iter()
+                    .any(|r| matches!(r.action, RouteAction::Paid { .. }))
+                    && !routes.iter().any(is_catch_all)
+                {
+                    warnings.push(
+                        "unmatched: not set, so a request that matches no route passes unpaid; \
+                         set it to `deny`, `pass` or `{\"paid\": {\"service\": …}}`"
+                            .to_string(),
+                    );
+                }
+                Unmatched::Pass
+            }
+        };
+        if !MAX_PATH_BYTES_RANGE.contains(&raw.max_path_bytes) {
+            return Err(field(
+                "max_path_bytes",
+                format!(
+                    "must be between {} and {}",
+                    MAX_PATH_BYTES_RANGE.start(),
+                    MAX_PATH_BYTES_RANGE.end()
+                ),
+            ));
+        }
+        let path_rules = PathRules {
+            escaped_slashes: match raw.escaped_slashes {
+                RawEscapedSlashes::Reject => EscapedSlashes::Reject,
+                RawEscapedSlashes::Allow => EscapedSlashes::Allow,
+            },
+            max_path_bytes: raw.max_path_bytes,
+        };
         let keys = compile_keys(&raw.keys, env)?;
         let revoked = raw
             .revoked_token_ids
@@ -168,20 +257,24 @@ impl FilterConfig {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Rc::new(Self {
             invoice_service,
-            routes,
+            routes: RouteTable::new(routes, unmatched),
+            path_rules,
             verifier: Verifier::new(RootKeySource::Derived(keys), RevocationList::new(revoked)),
             dry_run: raw.dry_run,
             fail_open: raw.fail_open,
             forward_aperture_headers: raw.forward_aperture_headers,
             strip_credentials: raw.strip_credentials,
             retry_after_seconds: raw.retry_after_seconds,
+            warnings,
         }))
     }
+}
 
-    /// The first route matching the request, in configuration order.
-    pub fn route(&self, path: &str, method: &str, host: &str) -> Option<&Route> {
-        self.routes.iter().find(|r| r.matches(path, method, host))
-    }
+/// A route that every request matches, so nothing is left to the `unmatched` default.
+fn is_catch_all(route: &Route) -> bool {
+    matches!(&route.path, PathMatch::Prefix(p) if p == "/")
+        && route.methods.is_empty()
+        && route.hosts.is_empty()
 }
 
 fn compile_invoice_service(raw: RawInvoiceService) -> Result<InvoiceService, ConfigError> {
@@ -211,14 +304,18 @@ fn compile_invoice_service(raw: RawInvoiceService) -> Result<InvoiceService, Con
 fn compile_route(index: usize, raw: RawRoute) -> Result<Route, ConfigError> {
     let name = |f: &str| format!("routes[{index}].{f}");
     let path = match raw.path {
-        RawPathMatch::Prefix(p) if p.starts_with('/') => PathMatch::Prefix(p),
-        RawPathMatch::Exact(p) if p.starts_with('/') => PathMatch::Exact(p),
-        RawPathMatch::Prefix(_) | RawPathMatch::Exact(_) => {
-            return Err(field(name("match"), "paths must start with `/`"))
+        RawPathMatch::Prefix(p) => PathMatch::Prefix(canonical_pattern(&name("match.prefix"), p)?),
+        RawPathMatch::Exact(p) => PathMatch::Exact(canonical_pattern(&name("match.exact"), p)?),
+        RawPathMatch::Regex(r) => {
+            let compile = |pattern: &str| {
+                regex_lite::Regex::new(pattern)
+                    .map_err(|e| field(name("match.regex"), e.to_string()))
+            };
+            PathMatch::Regex {
+                exact: compile(&r)?,
+                folded: compile(&format!("(?i){r}"))?,
+            }
         }
-        RawPathMatch::Regex(r) => PathMatch::Regex(
-            regex_lite::Regex::new(&r).map_err(|e| field(name("match.regex"), e.to_string()))?,
-        ),
     };
     let action = match (raw.free, raw.service) {
         (true, None) if raw.capabilities.is_empty() => RouteAction::Free,
@@ -230,28 +327,24 @@ fn compile_route(index: usize, raw: RawRoute) -> Result<Route, ConfigError> {
         }
         (false, None) => return Err(field(name("service"), "required unless `free: true`")),
         (false, Some(service)) => {
-            if !valid_service_name(&service) {
-                return Err(field(
-                    name("service"),
-                    "must be non-empty and made of letters, digits, `-`, `_` or `.`",
-                ));
-            }
-            if let Some(bad) = raw
-                .capabilities
-                .iter()
-                .find(|c| c.is_empty() || c.contains([',', '=']))
-            {
-                return Err(field(
-                    name("capabilities"),
-                    format!("`{bad}` may not be empty or contain `,` or `=`"),
-                ));
-            }
-            RouteAction::Paid {
-                service,
-                capabilities: raw.capabilities,
-            }
+            paid_action(&format!("routes[{index}]"), service, raw.capabilities)?
         }
     };
+    let hosts = raw
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(j, h)| {
+            canonical_host(h.as_bytes())
+                .map(|c| c.into_owned())
+                .map_err(|_| {
+                    field(
+                        name(&format!("hosts[{j}]")),
+                        format!("`{h}` is not a host name or IP address"),
+                    )
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Route {
         path,
         methods: raw
@@ -259,13 +352,60 @@ fn compile_route(index: usize, raw: RawRoute) -> Result<Route, ConfigError> {
             .into_iter()
             .map(|m| m.to_ascii_uppercase())
             .collect(),
-        hosts: raw
-            .hosts
-            .into_iter()
-            .map(|h| h.to_ascii_lowercase())
-            .collect(),
+        hosts,
+        strict: raw.strict,
         action,
     })
+}
+
+/// A paid route's or the paid default's service and capabilities; `at` names the object.
+fn paid_action(
+    at: &str,
+    service: String,
+    capabilities: Vec<String>,
+) -> Result<RouteAction, ConfigError> {
+    if !valid_service_name(&service) {
+        return Err(field(
+            format!("{at}.service"),
+            "must be non-empty and made of letters, digits, `-`, `_` or `.`",
+        ));
+    }
+    if let Some(bad) = capabilities
+        .iter()
+        .find(|c| c.is_empty() || c.contains([',', '=']))
+    {
+        return Err(field(
+            format!("{at}.capabilities"),
+            format!("`{bad}` may not be empty or contain `,` or `=`"),
+        ));
+    }
+    Ok(RouteAction::Paid {
+        service,
+        capabilities,
+    })
+}
+
+/// Prefix and exact patterns are compared with canonical paths, so they must be canonical
+/// themselves: a pattern no canonical path can equal would silently never match.
+fn canonical_pattern(at: &str, pattern: String) -> Result<String, ConfigError> {
+    if pattern.contains(['?', ';', '\\']) {
+        return Err(field(
+            at,
+            format!("`{pattern}`: `?`, `;` and `\\` cannot appear in a route's path"),
+        ));
+    }
+    let path = canonical_path(pattern.as_bytes(), EscapedSlashes::Reject, usize::MAX)
+        .map_err(|refusal| field(at, format!("`{pattern}`: {}", refusal.message())))?;
+    if path.strict() != pattern {
+        return Err(field(
+            at,
+            format!(
+                "`{pattern}` is not in canonical form; write `{}`",
+                path.strict()
+            ),
+        ));
+    }
+    Ok(pattern)
 }
 
 /// Service names end up inside caveats (`services=<name>:0`, `<name>_valid_until=…`), so the
@@ -297,6 +437,8 @@ fn compile_keys(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::canonical::RequestLine;
+    use crate::routing::Decision;
 
     pub const SECRET: &str = "1111111111111111111111111111111111111111111111111111111111111111";
 
@@ -373,7 +515,7 @@ mod tests {
             (
                 "/routes/0/match",
                 serde_json::json!({"prefix": "api"}),
-                "routes[0].match",
+                "routes[0].match.prefix",
             ),
             (
                 "/routes/0/service",
@@ -421,6 +563,24 @@ mod tests {
         assert!(!text.contains("abcd"));
     }
 
+    /// The decision for a request line, as the filter makes it.
+    fn decide<'c>(c: &'c FilterConfig, method: &str, path: &str, host: &str) -> Decision<'c> {
+        let headers: crate::host::Headers = vec![
+            (":method".into(), method.as_bytes().to_vec()),
+            (":path".into(), path.as_bytes().to_vec()),
+            (":authority".into(), host.as_bytes().to_vec()),
+        ];
+        let line = RequestLine::read(&headers, &c.path_rules).unwrap();
+        c.routes.decide(&line)
+    }
+
+    fn paid(service: &str) -> Decision<'_> {
+        Decision::Paid {
+            service,
+            capabilities: std::borrow::Cow::Borrowed(&[]),
+        }
+    }
+
     #[test]
     fn first_matching_route_wins() {
         let mut json = minimal();
@@ -430,16 +590,144 @@ mod tests {
             {"match": {"regex": "^/api/v[0-9]+/"}, "hosts": ["API.example.com"], "service": "api"}
         ]);
         let c = compile(json).unwrap();
-        let service = |path, method, host| c.route(path, method, host).map(|r| r.action.clone());
-        assert_eq!(service("/api/health", "GET", "x"), Some(RouteAction::Free));
-        assert!(
-            matches!(service("/api/x", "POST", "x"), Some(RouteAction::Paid { service, .. }) if service == "writes")
+        assert_eq!(decide(&c, "GET", "/api/health", "x"), Decision::Free);
+        assert_eq!(decide(&c, "POST", "/api/x", "x"), paid("writes"));
+        assert_eq!(
+            decide(&c, "GET", "/api/v2/x", "api.example.com"),
+            paid("api")
         );
-        assert!(
-            matches!(service("/api/v2/x", "GET", "api.example.com"), Some(RouteAction::Paid { service, .. }) if service == "api")
+        assert_eq!(
+            decide(&c, "GET", "/api/v2/x", "other.example.com"),
+            Decision::Unmatched
         );
-        assert_eq!(service("/api/v2/x", "GET", "other.example.com"), None);
-        assert_eq!(service("/other", "GET", "api.example.com"), None);
+        assert_eq!(
+            decide(&c, "GET", "/other", "api.example.com"),
+            Decision::Unmatched
+        );
+    }
+
+    #[test]
+    fn unmatched_policy_and_the_warning_without_one() {
+        let c = compile(minimal()).unwrap();
+        assert_eq!(decide(&c, "GET", "/other", "x"), Decision::Unmatched);
+        assert_eq!(c.warnings.len(), 1);
+        assert!(
+            c.warnings[0].starts_with("unmatched: not set"),
+            "{:?}",
+            c.warnings
+        );
+
+        for (policy, want) in [
+            (serde_json::json!("pass"), Decision::Unmatched),
+            (serde_json::json!("deny"), Decision::Deny),
+            (
+                serde_json::json!({"paid": {"service": "rest"}}),
+                paid("rest"),
+            ),
+        ] {
+            let mut json = minimal();
+            json["unmatched"] = policy;
+            let c = compile(json).unwrap();
+            assert_eq!(decide(&c, "GET", "/other", "x"), want);
+            assert!(c.warnings.is_empty());
+        }
+
+        let mut json = minimal();
+        json["routes"]
+            .as_array_mut()
+            .unwrap()
+            .push(serde_json::json!({"match": {"prefix": "/"}, "free": true}));
+        assert!(
+            compile(json).unwrap().warnings.is_empty(),
+            "a catch-all route decides"
+        );
+    }
+
+    #[test]
+    fn route_patterns_must_be_canonical() {
+        let cases = [
+            (
+                serde_json::json!({"prefix": "/a//b/"}),
+                "routes[0].match.prefix",
+                "write `/a/b/`",
+            ),
+            (
+                serde_json::json!({"prefix": "/a/./b"}),
+                "routes[0].match.prefix",
+                "write `/a/b`",
+            ),
+            (
+                serde_json::json!({"exact": "/%61pi"}),
+                "routes[0].match.exact",
+                "write `/api`",
+            ),
+            (
+                serde_json::json!({"exact": "/a;b"}),
+                "routes[0].match.exact",
+                "cannot appear",
+            ),
+            (
+                serde_json::json!({"prefix": "/a\\b"}),
+                "routes[0].match.prefix",
+                "cannot appear",
+            ),
+            (
+                serde_json::json!({"prefix": "/a?b"}),
+                "routes[0].match.prefix",
+                "cannot appear",
+            ),
+            (
+                serde_json::json!({"prefix": "/a%2Fb"}),
+                "routes[0].match.prefix",
+                "escaped slash",
+            ),
+            (
+                serde_json::json!({"prefix": "api"}),
+                "routes[0].match.prefix",
+                "start with `/`",
+            ),
+        ];
+        for (pattern, want_field, want_text) in cases {
+            let mut json = minimal();
+            json["routes"][0]["match"] = pattern.clone();
+            let err = compile(json).unwrap_err();
+            let ConfigError::Field { field, problem } = &err else {
+                panic!("{pattern}: {err}")
+            };
+            assert_eq!(field, want_field, "{pattern}");
+            assert!(problem.contains(want_text), "{pattern}: {problem}");
+        }
+    }
+
+    #[test]
+    fn hosts_are_canonical_and_checked() {
+        let mut json = minimal();
+        json["routes"][0]["hosts"] = serde_json::json!(["API.Example.com."]);
+        let c = compile(json).unwrap();
+        assert_eq!(c.routes.routes[0].hosts, ["api.example.com"]);
+        assert_eq!(
+            decide(&c, "GET", "/api/x", "api.EXAMPLE.com.:443"),
+            paid("api")
+        );
+        let mut json = minimal();
+        json["routes"][0]["hosts"] = serde_json::json!(["not a host"]);
+        assert_eq!(error_field(json), "routes[0].hosts[0]");
+    }
+
+    #[test]
+    fn path_options_are_checked() {
+        let mut json = minimal();
+        json["max_path_bytes"] = 10.into();
+        assert_eq!(error_field(json), "max_path_bytes");
+        let mut json = minimal();
+        json["escaped_slashes"] = "decode".into();
+        assert_eq!(error_field(json), "escaped_slashes");
+        let mut json = minimal();
+        json["unmatched"] = "maybe".into();
+        assert_eq!(error_field(json), "unmatched");
+        let mut json = minimal();
+        json["unmatched"] = serde_json::json!({"paid": {"service": "a=b"}});
+        assert_eq!(error_field(json), "unmatched.paid.service");
     }
 
     /// The `pluginConfig` of the Istio manifests, through the parser `on_configure` runs, so
@@ -461,9 +749,14 @@ mod tests {
                 config.invoice_service.cluster,
                 "outbound|8402||l402-invoicer.l402-system.svc.cluster.local"
             );
-            assert!(config
-                .route("/weather/today", "GET", "api.example")
-                .is_some());
+            assert!(matches!(
+                decide(&config, "GET", "/weather/today", "api.example"),
+                Decision::Paid {
+                    service: "weather",
+                    ..
+                }
+            ));
+            assert!(config.warnings.is_empty(), "{:?}", config.warnings);
         }
     }
 }

@@ -38,8 +38,17 @@ impl RootContext for PluginRoot {
             Ok(config) => {
                 log(
                     Level::Info,
-                    &format!("l402 filter configured: {} routes", config.routes.len()),
+                    &format!(
+                        "l402 filter configured: {} routes",
+                        config.routes.routes.len()
+                    ),
                 );
+                for warning in &config.warnings {
+                    log(
+                        Level::Warn,
+                        &format!("l402 filter configuration: {warning}"),
+                    );
+                }
                 self.config = Some(config);
             }
             Err(e) => {

@@ -6,13 +6,19 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod callout;
+pub mod canonical;
 pub mod config;
 pub mod host;
 pub mod metrics;
 pub mod request;
 pub mod response;
 pub mod route;
+pub mod routing;
 
+#[cfg(test)]
+mod memory_host;
+#[cfg(test)]
+mod spelling_tests;
 #[cfg(test)]
 mod state_machine_tests;
 

@@ -1,9 +1,13 @@
 //! Counter names, one per outcome. Envoy shows them under `wasmcustom.` in `/stats` and as
 //! `envoy_wasmcustom_…` in Prometheus output.
 
+use crate::canonical::Refusal;
+
 pub const ALLOWED: &str = "l402_requests_allowed";
 pub const FREE: &str = "l402_requests_free";
 pub const UNMATCHED: &str = "l402_requests_unmatched";
+/// Matched no route with `unmatched: deny` (404).
+pub const DENIED: &str = "l402_requests_denied";
 pub const CHALLENGED: &str = "l402_requests_challenged";
 pub const RATE_LIMITED: &str = "l402_requests_rate_limited";
 pub const FAIL_OPEN: &str = "l402_requests_fail_open";
@@ -34,6 +38,11 @@ pub const CALLOUT_ERRORS: [&str; 6] = [
     "malformed",
 ];
 
+/// A request line that could not be read safely (400, 414), by [`Refusal::reason`].
+pub fn refused(reason: &str) -> String {
+    format!("l402_refused_{reason}")
+}
+
 pub fn rejected(reason: &str) -> String {
     format!("l402_rejected_{reason}")
 }
@@ -48,6 +57,7 @@ pub fn all() -> Vec<String> {
         ALLOWED,
         FREE,
         UNMATCHED,
+        DENIED,
         CHALLENGED,
         RATE_LIMITED,
         FAIL_OPEN,
@@ -58,5 +68,6 @@ pub fn all() -> Vec<String> {
     .collect();
     names.extend(REJECTION_REASONS.iter().map(|r| rejected(r)));
     names.extend(CALLOUT_ERRORS.iter().map(|k| callout_error(k)));
+    names.extend(Refusal::ALL.iter().map(|r| refused(r.reason())));
     names
 }

@@ -1,18 +1,22 @@
 //! The per-request state machine. Every path ends in exactly one of `Continue` (the request goes
 //! on), a local response, or `Pause` followed later by a callout answer that ends in one of those.
 
+use std::borrow::Cow;
 use std::rc::Rc;
 
-use l402_core::credentials::{Credential, Source, AUTHORIZATION, GRPC_METADATA_MACAROON, MACAROON};
+use l402_core::credentials::{
+    without_l402_items, Credential, AUTHORIZATION, GRPC_METADATA_MACAROON, MACAROON,
+};
 use l402_core::encoding::to_base64;
 use l402_core::{Rejection, Requirement, Verified};
 
 use crate::callout::{self, ChallengeRequest, Outcome};
+use crate::canonical::{Refusal, RequestLine};
 use crate::config::FilterConfig;
 use crate::host::{Headers, Host, Level};
 use crate::metrics;
 use crate::response;
-use crate::route::RouteAction;
+use crate::routing::Decision;
 
 /// Headers we set for the upstream; a client's own copies are removed from every request.
 pub const TOKEN_ID_HEADER: &str = "x-l402-token-id";
@@ -52,49 +56,88 @@ impl RequestFilter {
         if std::mem::replace(&mut self.state, State::Done) != State::Headers {
             return Verdict::Continue;
         }
-        host.set_request_header(TOKEN_ID_HEADER, None);
-        host.set_request_header(SERVICE_HEADER, None);
-
         let headers = host.request_headers();
-        let line = RequestLine {
-            path: text(&headers, ":path"),
-            method: text(&headers, ":method"),
-            authority: text(&headers, ":authority"),
-        };
+        for name in [TOKEN_ID_HEADER, SERVICE_HEADER] {
+            if has_header(&headers, name) {
+                host.set_request_header(name, None);
+            }
+        }
         let config = Rc::clone(&self.config);
-        let Some(route) = config.route(line.path, line.method, line.authority) else {
+        if !config.routes.enforces() {
             host.count(metrics::UNMATCHED);
             return Verdict::Continue;
+        }
+        let grpc = has_header_prefix(&headers, "content-type", b"application/grpc");
+        let line = match RequestLine::read(&headers, &config.path_rules) {
+            Ok(line) => line,
+            Err(refusal) => return self.refuse(host, refusal, grpc),
         };
-        let (service, capabilities) = match &route.action {
-            RouteAction::Free => {
+        let (service, capabilities) = match config.routes.decide(&line) {
+            Decision::Free => {
                 host.count(metrics::FREE);
                 return Verdict::Continue;
             }
-            RouteAction::Paid {
+            Decision::Unmatched => {
+                host.count(metrics::UNMATCHED);
+                return Verdict::Continue;
+            }
+            Decision::Deny => return self.deny(host, grpc),
+            Decision::Refuse(refusal) => return self.refuse(host, refusal, grpc),
+            Decision::Paid {
                 service,
                 capabilities,
-            } => (service.as_str(), capabilities.as_slice()),
+            } => (service, capabilities),
         };
 
         let req = Requirement {
             service,
-            capabilities,
+            capabilities: &capabilities,
             now: host.now_unix(),
         };
         let pairs = headers.iter().map(|(n, v)| (n.as_bytes(), v.as_slice()));
         match config.verifier.verify_headers(pairs, &req) {
             Ok((credential, verified)) => {
-                self.allow(host, service, &credential, &verified);
+                self.allow(host, &headers, service, &credential, &verified);
                 Verdict::Continue
             }
-            Err(rejection) => self.reject(host, service, &line, &headers, &rejection),
+            Err(rejection) => self.reject(host, service, &line, grpc, &rejection),
         }
+    }
+
+    /// 400 or 414: the request line cannot be read one safe way.
+    fn refuse(&self, host: &mut dyn Host, refusal: Refusal, grpc: bool) -> Verdict {
+        host.count(&metrics::refused(refusal.reason()));
+        if self.would_block(host, &format!("refuse ({})", refusal.message())) {
+            return Verdict::Continue;
+        }
+        host.log(Level::Debug, &format!("refused: {}", refusal.message()));
+        host.send_response(response::refused(refusal.status(), refusal.message(), grpc));
+        Verdict::Pause
+    }
+
+    /// 404: no route, and `unmatched: deny`.
+    fn deny(&self, host: &mut dyn Host, grpc: bool) -> Verdict {
+        host.count(metrics::DENIED);
+        if self.would_block(host, "deny (no route)") {
+            return Verdict::Continue;
+        }
+        host.send_response(response::refused(404, "not found", grpc));
+        Verdict::Pause
+    }
+
+    /// In a dry run, counts and logs what would have been blocked and lets it through.
+    fn would_block(&self, host: &mut dyn Host, what: &str) -> bool {
+        if self.config.dry_run {
+            host.count(metrics::DRY_RUN_WOULD_REJECT);
+            host.log(Level::Info, &format!("dry run: would {what}"));
+        }
+        self.config.dry_run
     }
 
     fn allow(
         &self,
         host: &mut dyn Host,
+        headers: &Headers,
         service: &str,
         credential: &Credential,
         verified: &Verified,
@@ -110,12 +153,7 @@ impl RequestFilter {
             host.set_request_header(AUTHORIZATION, Some(format!("LSAT {token}").as_bytes()));
             host.add_request_header(AUTHORIZATION, format!("L402 {token}").as_bytes());
         } else if self.config.strip_credentials {
-            let name = match credential.source {
-                Source::Authorization => AUTHORIZATION,
-                Source::GrpcMetadataMacaroon => GRPC_METADATA_MACAROON,
-                Source::Macaroon => MACAROON,
-            };
-            host.set_request_header(name, None);
+            strip_l402_credentials(host, headers);
         }
         host.set_request_header(
             TOKEN_ID_HEADER,
@@ -129,7 +167,7 @@ impl RequestFilter {
         host: &mut dyn Host,
         service: &str,
         line: &RequestLine<'_>,
-        headers: &Headers,
+        grpc: bool,
         rejection: &Rejection,
     ) -> Verdict {
         let reason = rejection.reason();
@@ -147,11 +185,13 @@ impl RequestFilter {
             &format!("challenging ({service}): {rejection}"),
         );
         let client_ip = host.client_ip();
+        // The canonical path: bounded by `max_path_bytes`, and without the query string, which
+        // may carry the client's secrets and must not reach the service or its logs.
         let body = ChallengeRequest {
             service,
-            method: line.method,
-            path: line.path,
-            host: line.authority,
+            method: line.method(),
+            path: line.path.strict(),
+            host: &line.host,
             client_ip: client_ip.as_deref(),
             reason,
         };
@@ -164,7 +204,7 @@ impl RequestFilter {
                 self.state = State::AwaitingChallenge {
                     token,
                     service: service.to_string(),
-                    grpc: text(headers, "content-type").starts_with("application/grpc"),
+                    grpc,
                 };
                 Verdict::Pause
             }
@@ -239,18 +279,36 @@ impl RequestFilter {
     }
 }
 
-/// The pseudo-headers routing and the callout need, read once per request.
-struct RequestLine<'a> {
-    path: &'a str,
-    method: &'a str,
-    authority: &'a str,
+fn has_header(headers: &Headers, name: &str) -> bool {
+    headers.iter().any(|(n, _)| n == name)
 }
 
-/// A header as text; empty when absent or not UTF-8 (routing treats both as "no match").
-fn text<'a>(headers: &'a Headers, name: &str) -> &'a str {
+fn has_header_prefix(headers: &Headers, name: &str, prefix: &[u8]) -> bool {
     headers
         .iter()
-        .find(|(n, _)| n == name)
-        .and_then(|(_, v)| std::str::from_utf8(v).ok())
-        .unwrap_or("")
+        .any(|(n, v)| n == name && v.starts_with(prefix))
+}
+
+/// Removes every L402 credential before the request goes upstream, not only the one that was
+/// verified: a second token in another header is a credential all the same. `Authorization`
+/// lines keep their other schemes (a `Bearer` for the upstream).
+fn strip_l402_credentials(host: &mut dyn Host, headers: &Headers) {
+    for name in [MACAROON, GRPC_METADATA_MACAROON] {
+        if has_header(headers, name) {
+            host.set_request_header(name, None);
+        }
+    }
+    let lines: Vec<&[u8]> = headers
+        .iter()
+        .filter(|(n, _)| n == AUTHORIZATION)
+        .map(|(_, v)| v.as_slice())
+        .collect();
+    let kept: Vec<Cow<'_, [u8]>> = lines.iter().filter_map(|v| without_l402_items(v)).collect();
+    if kept.len() == lines.len() && kept.iter().all(|k| matches!(k, Cow::Borrowed(_))) {
+        return;
+    }
+    host.set_request_header(AUTHORIZATION, None);
+    for line in kept {
+        host.add_request_header(AUTHORIZATION, &line);
+    }
 }

@@ -65,6 +65,32 @@ pub fn challenge(
     }
 }
 
+/// The request itself is at fault (400, 414) or, with `unmatched: deny`, matches nothing (404).
+/// gRPC clients get HTTP 200 with the gRPC status instead, as for the challenge.
+pub fn refused(status: u32, message: &str, grpc: bool) -> LocalResponse {
+    if grpc {
+        // NOT_FOUND for a method nobody sells, INVALID_ARGUMENT for an unreadable request.
+        let code = if status == 404 { "5" } else { "3" };
+        return LocalResponse {
+            status: 200,
+            headers: vec![
+                ("content-type".into(), "application/grpc".into()),
+                ("grpc-status".into(), code.into()),
+                ("grpc-message".into(), message.into()),
+            ],
+            body: Vec::new(),
+        };
+    }
+    LocalResponse {
+        status,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("cache-control".into(), "no-store".into()),
+        ],
+        body: json_body(json!({ "error": message })),
+    }
+}
+
 /// 503: no challenge could be had, so the request is refused rather than let through unpaid.
 /// The cause is logged, not told to the client.
 pub fn unavailable(retry_after: u32) -> LocalResponse {

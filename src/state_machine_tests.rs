@@ -7,95 +7,14 @@ use l402_core::mint::{aperture_caveats, mint_derived, Grant};
 use l402_core::{Challenge, KeyId, KeyRing, Macaroon};
 use sha2::{Digest, Sha256};
 
-use crate::config::{FilterConfig, InvoiceService};
-use crate::host::{DispatchError, Headers, Host, Level};
+use crate::config::FilterConfig;
+use crate::host::Headers;
+use crate::memory_host::{MemoryHost, NOW};
 use crate::request::{RequestFilter, Verdict, SERVICE_HEADER, TOKEN_ID_HEADER};
-use crate::response::LocalResponse;
 
 const SECRET: [u8; 32] = [0x11; 32];
-const NOW: i64 = 1_700_000_000;
 const PREIMAGE: [u8; 32] = [0x42; 32];
 const INVOICE: &str = "lnbcrt10n1pjtest";
-
-/// The host, in memory: records what the filter did to it.
-#[derive(Default)]
-struct MemoryHost {
-    headers: Headers,
-    dispatched: Vec<(String, serde_json::Value)>,
-    refuse_dispatch: bool,
-    sent: Option<LocalResponse>,
-    resumed: bool,
-    counters: Vec<String>,
-}
-
-impl MemoryHost {
-    fn request(method: &str, path: &str, extra: &[(&str, &[u8])]) -> Self {
-        let mut headers: Headers = vec![
-            (":method".into(), method.as_bytes().to_vec()),
-            (":path".into(), path.as_bytes().to_vec()),
-            (":authority".into(), b"api.example.com".to_vec()),
-        ];
-        headers.extend(extra.iter().map(|(n, v)| (n.to_string(), v.to_vec())));
-        Self {
-            headers,
-            ..Self::default()
-        }
-    }
-
-    fn header(&self, name: &str) -> Vec<&[u8]> {
-        self.headers
-            .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, v)| v.as_slice())
-            .collect()
-    }
-
-    fn counted(&self, name: &str) -> bool {
-        self.counters.iter().any(|c| c == name)
-    }
-}
-
-impl Host for MemoryHost {
-    fn request_headers(&self) -> Headers {
-        self.headers.clone()
-    }
-    fn set_request_header(&mut self, name: &str, value: Option<&[u8]>) {
-        self.headers.retain(|(n, _)| n != name);
-        if let Some(v) = value {
-            self.headers.push((name.to_string(), v.to_vec()));
-        }
-    }
-    fn add_request_header(&mut self, name: &str, value: &[u8]) {
-        self.headers.push((name.to_string(), value.to_vec()));
-    }
-    fn now_unix(&self) -> i64 {
-        NOW
-    }
-    fn client_ip(&self) -> Option<String> {
-        Some("203.0.113.9".into())
-    }
-    fn dispatch(&mut self, service: &InvoiceService, body: Vec<u8>) -> Result<u32, DispatchError> {
-        if self.refuse_dispatch {
-            return Err(DispatchError::Refused("BadArgument".into()));
-        }
-        self.dispatched.push((
-            service.cluster.clone(),
-            serde_json::from_slice(&body).unwrap(),
-        ));
-        Ok(7)
-    }
-    fn send_response(&mut self, response: LocalResponse) {
-        assert!(self.sent.is_none(), "two local responses");
-        self.sent = Some(response);
-    }
-    fn resume(&mut self) {
-        self.resumed = true;
-    }
-    fn count(&mut self, metric: &str) {
-        self.counters.push(metric.to_string());
-    }
-    fn log(&self, _level: Level, _message: &str) {}
-}
 
 fn config_with(extra: serde_json::Value) -> Rc<FilterConfig> {
     let mut json = serde_json::json!({
@@ -446,4 +365,196 @@ fn capability_required_by_the_route_is_enforced() {
     let (mut filter, verdict) = run(&mut host);
     assert_eq!(verdict, Verdict::Pause);
     assert_challenged(&mut host, &mut filter, "missing_capability");
+}
+
+fn sent_json(host: &MemoryHost) -> (u32, serde_json::Value) {
+    let sent = host.sent.as_ref().expect("a local response");
+    (sent.status, serde_json::from_slice(&sent.body).unwrap())
+}
+
+#[test]
+fn unreadable_path_is_400_and_never_unmatched() {
+    let mut host = MemoryHost::request("GET", "/api/\u{0}", &[]);
+    host.headers[1].1 = b"/api/\xff".to_vec();
+    let (_, verdict) = run(&mut host);
+    assert_eq!(verdict, Verdict::Pause);
+    let (status, body) = sent_json(&host);
+    assert_eq!(status, 400);
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("not visible ASCII"));
+    assert!(host.dispatched.is_empty());
+    assert!(host.counted("l402_refused_path_not_visible_ascii"));
+}
+
+#[test]
+fn over_long_path_is_414_not_our_outage() {
+    let path = format!("/api/{}", "a".repeat(5000));
+    let mut host = MemoryHost::request("GET", &path, &[]);
+    run(&mut host);
+    assert_eq!(sent_json(&host).0, 414);
+    assert!(host.dispatched.is_empty() && host.counted("l402_refused_path_too_long"));
+}
+
+#[test]
+fn a_long_query_string_is_fine_and_never_leaves_the_filter() {
+    let path = format!("/api/x?access_token=s3cret&pad={}", "q".repeat(20_000));
+    let mut host = MemoryHost::request("GET", &path, &[]);
+    let (mut filter, verdict) = run(&mut host);
+    assert_eq!(verdict, Verdict::Pause);
+    let (_, body) = &host.dispatched[0];
+    assert_eq!(body["path"], "/api/x");
+    filter.on_callout_response(&mut host, 7, &challenge_answer(), Some(&challenge_body()));
+    assert!(!host.logs.borrow().iter().any(|l| l.contains("s3cret")));
+}
+
+#[test]
+fn callout_carries_the_canonical_request_line() {
+    let mut host = MemoryHost::request("GET", "//%61pi/./x?q=1", &[]);
+    host.headers[2].1 = b"API.Example.COM.:8443".to_vec();
+    run(&mut host);
+    let (_, body) = &host.dispatched[0];
+    assert_eq!(body["path"], "/api/x");
+    assert_eq!(body["host"], "api.example.com");
+    assert_eq!(body["method"], "GET");
+}
+
+#[test]
+fn unmatched_deny_is_404_with_nothing_forwarded() {
+    let mut filter = RequestFilter::new(config_with(serde_json::json!({"unmatched": "deny"})));
+    let mut host = MemoryHost::request("GET", "/other", &[]);
+    assert_eq!(filter.on_request_headers(&mut host), Verdict::Pause);
+    assert_eq!(
+        sent_json(&host),
+        (404, serde_json::json!({"error": "not found"}))
+    );
+    assert!(host.counted("l402_requests_denied"));
+
+    let mut filter = RequestFilter::new(config_with(serde_json::json!({"unmatched": "deny"})));
+    let mut host = MemoryHost::request("GET", "/free", &[]);
+    assert_eq!(filter.on_request_headers(&mut host), Verdict::Continue);
+}
+
+#[test]
+fn unmatched_can_be_sold_as_a_default_service() {
+    let mut filter = RequestFilter::new(config_with(
+        serde_json::json!({"unmatched": {"paid": {"service": "news"}}}),
+    ));
+    let mut host = MemoryHost::request("GET", "/anything/else", &[]);
+    assert_eq!(filter.on_request_headers(&mut host), Verdict::Pause);
+    assert_eq!(host.dispatched[0].1["service"], "news");
+}
+
+#[test]
+fn a_weather_token_cannot_walk_into_another_paid_route() {
+    let m = token("weather", None);
+    let auth = authorization(&m);
+    for path in ["/api/../news/x", "/API/..;/news/x", "/api/%2e%2e/news/x"] {
+        let mut host = MemoryHost::request("GET", path, &[("authorization", &auth)]);
+        let (_, verdict) = run(&mut host);
+        assert_eq!(verdict, Verdict::Pause, "{path}");
+        assert!(
+            !host.resumed && !host.counted("l402_requests_allowed"),
+            "{path}"
+        );
+        assert_eq!(sent_json(&host).0, 400, "{path}: readings on two services");
+        assert!(host.counted("l402_refused_ambiguous_path"));
+    }
+}
+
+#[test]
+fn readings_on_one_service_require_all_their_capabilities() {
+    let mut filter = RequestFilter::new(config_with(serde_json::json!({"routes": [
+        {"match": {"prefix": "/premium/"}, "service": "weather", "capabilities": ["premium"]},
+        {"match": {"prefix": "/api/"}, "service": "weather", "capabilities": ["read"]}
+    ]})));
+    let m = token("weather", None); // grants `read` only
+    let mut host = MemoryHost::request(
+        "GET",
+        "/api/../premium/x",
+        &[("authorization", &authorization(&m))],
+    );
+    assert_eq!(filter.on_request_headers(&mut host), Verdict::Pause);
+    assert_eq!(host.dispatched[0].1["reason"], "missing_capability");
+}
+
+#[test]
+fn refusals_and_denials_are_only_counted_in_a_dry_run() {
+    let json = serde_json::json!({"dry_run": true, "unmatched": "deny"});
+    for path in [&b"/api/\xff"[..], b"/other"] {
+        let mut filter = RequestFilter::new(config_with(json.clone()));
+        let mut host = MemoryHost::request("GET", "/", &[]);
+        host.headers[1].1 = path.to_vec();
+        assert_eq!(filter.on_request_headers(&mut host), Verdict::Continue);
+        assert!(host.sent.is_none() && host.counted("l402_requests_dry_run_would_reject"));
+    }
+}
+
+#[test]
+fn grpc_refusal_is_grpc_invalid_argument() {
+    let mut host = MemoryHost::request(
+        "POST",
+        "/api/svc%2FMethod",
+        &[("content-type", b"application/grpc")],
+    );
+    run(&mut host);
+    let sent = host.sent.unwrap();
+    assert_eq!((sent.status, sent.header("grpc-status")), (200, Some("3")));
+}
+
+#[test]
+fn every_l402_credential_is_stripped_and_other_schemes_kept() {
+    let m = token("weather", Some(NOW + 60));
+    let other = hex::encode(token("news", None).encode());
+    let bearer_and_l402 = [b"Bearer for-the-api, ".as_slice(), &authorization(&m)].concat();
+    let mut host = MemoryHost::request(
+        "GET",
+        "/api/x",
+        &[
+            ("authorization", &bearer_and_l402),
+            ("macaroon", other.as_bytes()),
+            ("grpc-metadata-macaroon", other.as_bytes()),
+        ],
+    );
+    assert_eq!(run(&mut host).1, Verdict::Continue);
+    assert_eq!(
+        host.header("authorization"),
+        vec![&b"Bearer for-the-api"[..]]
+    );
+    assert!(host.header("macaroon").is_empty());
+    assert!(host.header("grpc-metadata-macaroon").is_empty());
+}
+
+#[test]
+fn credentials_are_kept_when_stripping_is_off() {
+    let m = token("weather", None);
+    let mut filter =
+        RequestFilter::new(config_with(serde_json::json!({"strip_credentials": false})));
+    let mut host = MemoryHost::request(
+        "GET",
+        "/api/x",
+        &[("authorization", &authorization(&m)), ("macaroon", b"ab")],
+    );
+    assert_eq!(filter.on_request_headers(&mut host), Verdict::Continue);
+    assert_eq!(host.header("authorization").len(), 1);
+    assert_eq!(host.header("macaroon").len(), 1);
+}
+
+#[test]
+fn nothing_is_written_to_a_free_request_without_spoofed_headers() {
+    let mut host = MemoryHost::request("GET", "/free", &[]);
+    run(&mut host);
+    assert_eq!(host.header_writes, 0);
+}
+
+#[test]
+fn a_listener_without_paid_routes_lets_everything_through() {
+    let mut filter = RequestFilter::new(config_with(serde_json::json!({"routes": [
+        {"match": {"prefix": "/"}, "free": true}
+    ]})));
+    let mut host = MemoryHost::request("GET", "/", &[]);
+    host.headers[1].1 = b"/\xff".to_vec();
+    assert_eq!(filter.on_request_headers(&mut host), Verdict::Continue);
+    assert!(host.sent.is_none());
 }
