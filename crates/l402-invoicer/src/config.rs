@@ -13,8 +13,9 @@ use l402_core::{EnvKeyError, KeyId, KeyRing, Macaroon};
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::connections::ConnectionLimits;
 use crate::pricing::{Catalog, PriceOverride, Service};
-use crate::ratelimit::BucketConfig;
+use crate::ratelimit::{BucketConfig, RateLimits};
 
 /// Overrides `lnd.macaroon_path` with the macaroon itself, hex encoded.
 pub const LND_MACAROON_ENV: &str = "L402_LND_MACAROON";
@@ -57,6 +58,9 @@ struct RawServer {
     listen: String,
     max_body_bytes: usize,
     shutdown_grace_seconds: u64,
+    max_connections: usize,
+    header_read_timeout_ms: u64,
+    max_header_bytes: usize,
 }
 
 impl Default for RawServer {
@@ -65,6 +69,9 @@ impl Default for RawServer {
             listen: "127.0.0.1:8402".into(),
             max_body_bytes: 8 * 1024,
             shutdown_grace_seconds: 10,
+            max_connections: 1024,
+            header_read_timeout_ms: 30_000,
+            max_header_bytes: 16 * 1024,
         }
     }
 }
@@ -122,6 +129,7 @@ impl Default for RawInvoice {
 #[serde(deny_unknown_fields, default)]
 struct RawRateLimit {
     per_client: RawBucket,
+    unknown_client: RawBucket,
     global: RawBucket,
     max_tracked_clients: usize,
 }
@@ -130,6 +138,10 @@ impl Default for RawRateLimit {
     fn default() -> Self {
         Self {
             per_client: RawBucket {
+                burst: 20,
+                per_second: 1.0,
+            },
+            unknown_client: RawBucket {
                 burst: 20,
                 per_second: 1.0,
             },
@@ -180,6 +192,7 @@ pub struct Server {
     pub listen: SocketAddr,
     pub max_body_bytes: usize,
     pub shutdown_grace: Duration,
+    pub connections: ConnectionLimits,
 }
 
 /// Where lnd is and how to reach it. `Debug` leaves the macaroon out.
@@ -209,13 +222,6 @@ pub struct Minting {
     pub ring: KeyRing,
     /// The master secret new tokens are minted under; the others stay live in the filter.
     pub key_id: KeyId,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct RateLimits {
-    pub per_client: BucketConfig,
-    pub global: BucketConfig,
-    pub max_tracked_clients: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -273,10 +279,34 @@ fn compile_server(raw: RawServer) -> Result<Server, ConfigError> {
             "must be between 256 and 1048576",
         ));
     }
+    if !(1..=1_000_000).contains(&raw.max_connections) {
+        return Err(field(
+            "server.max_connections",
+            "must be between 1 and 1000000",
+        ));
+    }
+    if !(100..=300_000).contains(&raw.header_read_timeout_ms) {
+        return Err(field(
+            "server.header_read_timeout_ms",
+            "must be between 100 and 300000",
+        ));
+    }
+    // hyper's read buffer cannot be smaller than 8 KiB.
+    if !(8192..=1024 * 1024).contains(&raw.max_header_bytes) {
+        return Err(field(
+            "server.max_header_bytes",
+            "must be between 8192 and 1048576",
+        ));
+    }
     Ok(Server {
         listen,
         max_body_bytes: raw.max_body_bytes,
         shutdown_grace: Duration::from_secs(raw.shutdown_grace_seconds),
+        connections: ConnectionLimits {
+            max_connections: raw.max_connections,
+            header_read_timeout: Duration::from_millis(raw.header_read_timeout_ms),
+            max_header_bytes: raw.max_header_bytes,
+        },
     })
 }
 
@@ -432,6 +462,7 @@ fn compile_rate_limits(raw: RawRateLimit) -> Result<RateLimits, ConfigError> {
     }
     Ok(RateLimits {
         per_client: bucket("per_client", &raw.per_client)?,
+        unknown_client: bucket("unknown_client", &raw.unknown_client)?,
         global: bucket("global", &raw.global)?,
         max_tracked_clients: raw.max_tracked_clients,
     })

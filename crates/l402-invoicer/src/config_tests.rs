@@ -58,6 +58,15 @@ fn minimal_config_gets_safe_defaults() {
     assert_eq!(c.minting.key_id, KeyId(1));
     assert_eq!(c.invoice_expiry_seconds, 3600);
     assert_eq!(c.rate_limits.per_client.burst, 20);
+    assert_eq!(c.rate_limits.unknown_client.burst, 20);
+    assert_eq!(
+        c.server.connections,
+        crate::connections::ConnectionLimits {
+            max_connections: 1024,
+            header_read_timeout: Duration::from_secs(30),
+            max_header_bytes: 16 * 1024,
+        }
+    );
     let weather = c.catalog.get("weather").unwrap();
     assert_eq!(weather.price_msat, 10_000);
     assert_eq!(weather.memo, "L402 access to weather");
@@ -193,6 +202,26 @@ fn invalid_values_name_their_field() {
             "[lnd]",
             "[rate_limit]\nglobal = { burst = 5, per_second = -1.0 }\n[lnd]",
             "rate_limit.global.per_second",
+        ),
+        (
+            "[lnd]",
+            "[rate_limit]\nunknown_client = { burst = 0, per_second = 1.0 }\n[lnd]",
+            "rate_limit.unknown_client.burst",
+        ),
+        (
+            "[lnd]",
+            "[server]\nmax_connections = 0\n[lnd]",
+            "server.max_connections",
+        ),
+        (
+            "[lnd]",
+            "[server]\nheader_read_timeout_ms = 0\n[lnd]",
+            "server.header_read_timeout_ms",
+        ),
+        (
+            "[lnd]",
+            "[server]\nmax_header_bytes = 1024\n[lnd]",
+            "server.max_header_bytes",
         ),
     ];
     for (from, to, expected) in cases {

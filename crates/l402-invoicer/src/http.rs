@@ -58,7 +58,7 @@ async fn issue<B: InvoiceBackend>(issuer: &Issuer<B>, request: &ChallengeRequest
             tracing::info!(
                 service = %request.service,
                 method = %request.method,
-                path = %request.path,
+                path = %request.path_only(),
                 reason = request.reason.as_deref().unwrap_or(""),
                 amount_msat = answer.amount_msat,
                 payment_hash = %answer.payment_hash,
@@ -105,18 +105,12 @@ async fn readyz<B: InvoiceBackend>(State(issuer): State<Arc<Issuer<B>>>) -> Resp
     let status = issuer.backend.status().await;
     issuer.metrics.lnd_call("status", started.elapsed());
     match status {
-        Ok(node) if node.is_ready() => Json(json!({
-            "status": "ready",
-            "lnd_state": node.state,
-            "synced_to_chain": node.synced_to_chain,
-        }))
-        .into_response(),
+        Ok(node) if node.is_ready() => {
+            Json(json!({ "status": "ready", "lnd_state": node.state })).into_response()
+        }
         Ok(node) => error(
             StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "lnd is not ready: state {}, synced_to_chain {:?}",
-                node.state, node.synced_to_chain
-            ),
+            format!("lnd is not ready: state {}", node.state),
         ),
         Err(e) => {
             issuer.metrics.lnd_error(e.kind());

@@ -48,6 +48,16 @@ pub struct ChallengeResponse {
     pub valid_until: Option<i64>,
 }
 
+impl ChallengeRequest {
+    /// The path without a query string. The filter sends none; another caller might, and a
+    /// query may carry the client's secrets, which must not reach pricing or the logs.
+    pub fn path_only(&self) -> &str {
+        self.path
+            .split_once('?')
+            .map_or(&self.path, |(path, _)| path)
+    }
+}
+
 #[derive(Debug, Error)]
 pub enum IssueError {
     #[error("unknown service `{0}`")]
@@ -78,6 +88,9 @@ impl<B: InvoiceBackend> Issuer<B> {
             .get(&request.service)
             .ok_or_else(|| IssueError::UnknownService(request.service.clone()))?;
         let client = request.client_ip.as_deref().and_then(parse_client_ip);
+        if client.is_none() {
+            self.metrics.unknown_client();
+        }
         self.limiter
             .admit(client, Instant::now())
             .map_err(|limited| {
@@ -85,7 +98,7 @@ impl<B: InvoiceBackend> Issuer<B> {
                 IssueError::RateLimited(limited)
             })?;
 
-        let offer = service.offer(&request.method, &request.path);
+        let offer = service.offer(&request.method, request.path_only());
         let amount_msat = offer.price_msat;
         let invoice_request = InvoiceRequest {
             value_msat: amount_msat,

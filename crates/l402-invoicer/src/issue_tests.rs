@@ -20,7 +20,7 @@ use super::*;
 use crate::config::Minting;
 use crate::lnd::{CreatedInvoice, NodeStatus};
 use crate::pricing::{Catalog, PriceOverride, Service};
-use crate::ratelimit::BucketConfig;
+use crate::ratelimit::{BucketConfig, RateLimits};
 
 const SECRET: [u8; 32] = [0x42; 32];
 
@@ -85,7 +85,6 @@ impl InvoiceBackend for FakeLnd {
         }
         Ok(NodeStatus {
             state: "SERVER_ACTIVE".into(),
-            synced_to_chain: Some(true),
         })
     }
 }
@@ -121,7 +120,15 @@ fn issuer(mode: Mode, per_client_burst: u32) -> Issuer<FakeLnd> {
             key_id: KeyId(7),
         },
         invoice_expiry_seconds: 600,
-        limiter: RateLimiter::new(bucket(per_client_burst), bucket(100), 100, Instant::now()),
+        limiter: RateLimiter::new(
+            RateLimits {
+                per_client: bucket(per_client_burst),
+                unknown_client: bucket(per_client_burst),
+                global: bucket(100),
+                max_tracked_clients: 100,
+            },
+            Instant::now(),
+        ),
         metrics: Arc::new(Metrics::default()),
     }
 }
@@ -398,4 +405,40 @@ async fn probes_report_the_node() {
     let (status, _, text) = call(issuer(Mode::Honest, 10), "GET", "/metrics", vec![]).await;
     assert_eq!(status, StatusCode::OK);
     assert!(text.as_str().unwrap().contains("# EOF"));
+}
+
+#[tokio::test]
+async fn a_query_string_never_reaches_pricing() {
+    let issuer = issuer(Mode::Honest, 10);
+    let mut sneaky = request("weather", "/weather/x?/premium/");
+    let answer = issuer.issue(&sneaky).await.unwrap();
+    assert_eq!(answer.amount_msat, 10_000);
+    sneaky.path = "/premium/x?access_token=s3cret".into();
+    assert_eq!(sneaky.path_only(), "/premium/x");
+    assert_eq!(issuer.issue(&sneaky).await.unwrap().amount_msat, 100_000);
+}
+
+#[tokio::test]
+async fn requests_without_a_client_address_have_their_own_counted_bucket() {
+    let issuer = issuer(Mode::Honest, 2);
+    let mut anonymous = request("weather", "/weather/x");
+    anonymous.client_ip = None;
+    for _ in 0..2 {
+        issuer.issue(&anonymous).await.unwrap();
+    }
+    let Err(IssueError::RateLimited(limited)) = issuer.issue(&anonymous).await else {
+        panic!("the third anonymous challenge is refused")
+    };
+    assert_eq!(limited.scope(), "unknown_client");
+    // A client whose address is known is not held up by them.
+    issuer
+        .issue(&request("weather", "/weather/x"))
+        .await
+        .unwrap();
+    let text = issuer.metrics.render();
+    assert!(
+        text.contains("l402_challenges_without_client_address_total 3"),
+        "{text}"
+    );
+    assert!(text.contains("l402_rate_limited_total{scope=\"unknown_client\"} 1"));
 }

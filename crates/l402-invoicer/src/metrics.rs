@@ -5,6 +5,7 @@ use std::time::Duration;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
@@ -18,6 +19,11 @@ pub struct Metrics {
     lnd_errors: Family<Labels, Counter>,
     rate_limited: Family<Labels, Counter>,
     responses: Family<Labels, Counter>,
+    unknown_clients: Counter,
+    connections_open: Gauge,
+    connections_refused: Counter,
+    connections_evicted: Counter,
+    header_timeouts: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -66,6 +72,38 @@ impl Default for Metrics {
             "Answers of POST /v1/challenges by HTTP status",
             responses.clone(),
         );
+        let unknown_clients = Counter::default();
+        registry.register(
+            "challenges_without_client_address",
+            "Challenge requests whose client address the filter could not tell (they share the \
+             unknown_client bucket)",
+            unknown_clients.clone(),
+        );
+        let connections_open = Gauge::default();
+        registry.register(
+            "connections_open",
+            "Client connections open now",
+            connections_open.clone(),
+        );
+        let connections_refused = Counter::default();
+        registry.register(
+            "connections_refused",
+            "Connections closed on arrival: at server.max_connections with every connection busy",
+            connections_refused.clone(),
+        );
+        let connections_evicted = Counter::default();
+        registry.register(
+            "connections_evicted",
+            "Idle connections closed to make room for a new one at server.max_connections",
+            connections_evicted.clone(),
+        );
+        let header_timeouts = Counter::default();
+        registry.register(
+            "connection_header_timeouts",
+            "Connections closed for not sending a complete request head within \
+             server.header_read_timeout_ms (idle keep-alive connections included)",
+            header_timeouts.clone(),
+        );
         Self {
             registry,
             challenges,
@@ -74,6 +112,11 @@ impl Default for Metrics {
             lnd_errors,
             rate_limited,
             responses,
+            unknown_clients,
+            connections_open,
+            connections_refused,
+            connections_evicted,
+            header_timeouts,
         }
     }
 }
@@ -107,6 +150,30 @@ impl Metrics {
         self.responses
             .get_or_create(&vec![("status", status.to_string())])
             .inc();
+    }
+
+    pub fn unknown_client(&self) {
+        self.unknown_clients.inc();
+    }
+
+    pub fn connection_opened(&self) {
+        self.connections_open.inc();
+    }
+
+    pub fn connection_closed(&self) {
+        self.connections_open.dec();
+    }
+
+    pub fn connection_refused(&self) {
+        self.connections_refused.inc();
+    }
+
+    pub fn connection_evicted(&self) {
+        self.connections_evicted.inc();
+    }
+
+    pub fn connection_header_timeout(&self) {
+        self.header_timeouts.inc();
     }
 
     /// The OpenMetrics text exposition.

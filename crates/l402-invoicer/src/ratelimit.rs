@@ -2,7 +2,9 @@
 //!
 //! Every challenge costs an lnd invoice (a database row on the node), so issuance is limited
 //! before lnd is called. Clients are grouped by /24 (IPv4) and /48 (IPv6): one host rarely has a
-//! whole /24, but an attacker easily has many addresses inside one.
+//! whole /24, but an attacker easily has many addresses inside one. Requests whose client address
+//! the filter could not tell share a bucket of their own, sized apart from the per-client one, so
+//! they can neither pass as one generous client nor use up the global bucket for everyone.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -59,13 +61,16 @@ impl Bucket {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Limited {
     Client { retry_after: Duration },
+    UnknownClient { retry_after: Duration },
     Global { retry_after: Duration },
 }
 
 impl Limited {
     pub fn retry_after(&self) -> Duration {
         match self {
-            Self::Client { retry_after } | Self::Global { retry_after } => *retry_after,
+            Self::Client { retry_after }
+            | Self::UnknownClient { retry_after }
+            | Self::Global { retry_after } => *retry_after,
         }
     }
 
@@ -73,46 +78,71 @@ impl Limited {
     pub fn scope(&self) -> &'static str {
         match self {
             Self::Client { .. } => "client",
+            Self::UnknownClient { .. } => "unknown_client",
             Self::Global { .. } => "global",
         }
     }
 }
 
-/// The network a client address is grouped into; `None` when the filter could not tell.
+/// The client's address; `None` when the filter could not tell.
 pub type ClientKey = Option<IpAddr>;
 
+/// The buckets' sizes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimits {
+    pub per_client: BucketConfig,
+    /// Shared by every request without a client address.
+    pub unknown_client: BucketConfig,
+    pub global: BucketConfig,
+    pub max_tracked_clients: usize,
+}
+
 pub struct RateLimiter {
-    per_client: BucketConfig,
-    global_config: BucketConfig,
-    max_tracked_clients: usize,
+    limits: RateLimits,
     global: Mutex<Bucket>,
-    clients: Mutex<HashMap<ClientKey, Bucket>>,
+    unknown: Mutex<Bucket>,
+    clients: Mutex<HashMap<IpAddr, Bucket>>,
 }
 
 impl RateLimiter {
-    pub fn new(
-        per_client: BucketConfig,
-        global: BucketConfig,
-        max_tracked_clients: usize,
-        now: Instant,
-    ) -> Self {
+    pub fn new(limits: RateLimits, now: Instant) -> Self {
         Self {
-            per_client,
-            global_config: global,
-            max_tracked_clients,
-            global: Mutex::new(Bucket::full(&global, now)),
+            limits,
+            global: Mutex::new(Bucket::full(&limits.global, now)),
+            unknown: Mutex::new(Bucket::full(&limits.unknown_client, now)),
             clients: Mutex::new(HashMap::new()),
         }
     }
 
     /// Admits one challenge for `client`, or refuses without using up anything.
     pub fn admit(&self, client: ClientKey, now: Instant) -> Result<(), Limited> {
-        let key = client.map(network_of);
+        match client {
+            Some(ip) => self.admit_client(network_of(ip), now),
+            None => {
+                let mut unknown = self.unknown.lock().unwrap_or_else(|e| e.into_inner());
+                let before = *unknown;
+                unknown
+                    .take(&self.limits.unknown_client, now)
+                    .map_err(|retry_after| Limited::UnknownClient { retry_after })?;
+                self.take_global(now).inspect_err(|_| *unknown = before)
+            }
+        }
+    }
+
+    fn take_global(&self, now: Instant) -> Result<(), Limited> {
+        let mut global = self.global.lock().unwrap_or_else(|e| e.into_inner());
+        global
+            .take(&self.limits.global, now)
+            .map_err(|retry_after| Limited::Global { retry_after })
+    }
+
+    fn admit_client(&self, key: IpAddr, now: Instant) -> Result<(), Limited> {
+        let per_client = &self.limits.per_client;
         let mut clients = self.clients.lock().unwrap_or_else(|e| e.into_inner());
-        if !clients.contains_key(&key) && clients.len() >= self.max_tracked_clients {
+        if !clients.contains_key(&key) && clients.len() >= self.limits.max_tracked_clients {
             // Forgetting a full bucket loses nothing: a new one starts full too.
-            clients.retain(|_, b| !b.is_full(&self.per_client, now));
-            if clients.len() >= self.max_tracked_clients {
+            clients.retain(|_, b| !b.is_full(per_client, now));
+            if clients.len() >= self.limits.max_tracked_clients {
                 // Memory stays bounded under an address-spraying attack; the global bucket
                 // still limits issuance meanwhile.
                 clients.clear();
@@ -120,17 +150,12 @@ impl RateLimiter {
         }
         let bucket = clients
             .entry(key)
-            .or_insert_with(|| Bucket::full(&self.per_client, now));
+            .or_insert_with(|| Bucket::full(per_client, now));
         let before = *bucket;
         bucket
-            .take(&self.per_client, now)
+            .take(per_client, now)
             .map_err(|retry_after| Limited::Client { retry_after })?;
-        let mut global = self.global.lock().unwrap_or_else(|e| e.into_inner());
-        if let Err(retry_after) = global.take(&self.global_config, now) {
-            *bucket = before;
-            return Err(Limited::Global { retry_after });
-        }
-        Ok(())
+        self.take_global(now).inspect_err(|_| *bucket = before)
     }
 
     pub fn tracked_clients(&self) -> usize {
@@ -181,10 +206,25 @@ mod tests {
         Some(s.parse().unwrap())
     }
 
+    fn limiter(max_tracked_clients: usize, global: BucketConfig, t0: Instant) -> RateLimiter {
+        RateLimiter::new(
+            RateLimits {
+                per_client: CLIENT,
+                unknown_client: BucketConfig {
+                    burst: 2,
+                    per_second: 1.0,
+                },
+                global,
+                max_tracked_clients,
+            },
+            t0,
+        )
+    }
+
     #[test]
     fn burst_then_refusal_with_time_until_the_next_token() {
         let t0 = Instant::now();
-        let rl = RateLimiter::new(CLIENT, GLOBAL, 100, t0);
+        let rl = limiter(100, GLOBAL, t0);
         for _ in 0..3 {
             rl.admit(ip("10.0.0.1"), t0).unwrap();
         }
@@ -199,7 +239,7 @@ mod tests {
     #[test]
     fn addresses_in_one_slash_24_share_a_bucket_others_do_not() {
         let t0 = Instant::now();
-        let rl = RateLimiter::new(CLIENT, GLOBAL, 100, t0);
+        let rl = limiter(100, GLOBAL, t0);
         for last in 1..=3 {
             rl.admit(ip(&format!("192.0.2.{last}")), t0).unwrap();
         }
@@ -222,7 +262,7 @@ mod tests {
     #[test]
     fn global_bucket_limits_everyone_and_refunds_the_client() {
         let t0 = Instant::now();
-        let rl = RateLimiter::new(CLIENT, GLOBAL, 100, t0);
+        let rl = limiter(100, GLOBAL, t0);
         for n in 0..5 {
             rl.admit(ip(&format!("10.{n}.0.1")), t0).unwrap();
         }
@@ -237,13 +277,19 @@ mod tests {
     }
 
     #[test]
-    fn unknown_clients_share_one_bucket() {
+    fn unknown_clients_have_a_bucket_of_their_own() {
         let t0 = Instant::now();
-        let rl = RateLimiter::new(CLIENT, GLOBAL, 100, t0);
-        for _ in 0..3 {
+        let rl = limiter(100, GLOBAL, t0);
+        for _ in 0..2 {
             rl.admit(None, t0).unwrap();
         }
-        assert!(rl.admit(None, t0).is_err());
+        let refused = rl.admit(None, t0).unwrap_err();
+        assert_eq!(refused.scope(), "unknown_client");
+        // Known clients keep their own buckets and what is left of the global one.
+        for _ in 0..3 {
+            rl.admit(ip("10.0.0.1"), t0).unwrap();
+        }
+        assert_eq!(rl.admit(ip("10.1.0.1"), t0).unwrap_err().scope(), "global");
     }
 
     #[test]
@@ -253,7 +299,7 @@ mod tests {
             burst: 10_000,
             per_second: 1.0,
         };
-        let rl = RateLimiter::new(CLIENT, big_global, 10, t0);
+        let rl = limiter(10, big_global, t0);
         for n in 0..100u8 {
             rl.admit(ip(&format!("10.0.{n}.1")), t0).unwrap();
             assert!(rl.tracked_clients() <= 10);

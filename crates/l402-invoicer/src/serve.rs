@@ -6,24 +6,19 @@ use std::time::Instant;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
+use crate::connections::{fit_to_descriptor_limit, serve};
 use crate::issue::Issuer;
 use crate::lnd::rest::LndRest;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 
 pub fn issuer(config: &Config) -> Result<Issuer<LndRest>, String> {
-    let limits = &config.rate_limits;
     Ok(Issuer {
         backend: LndRest::new(&config.lnd)?,
         catalog: config.catalog.clone(),
         minting: config.minting.clone(),
         invoice_expiry_seconds: config.invoice_expiry_seconds,
-        limiter: RateLimiter::new(
-            limits.per_client,
-            limits.global,
-            limits.max_tracked_clients,
-            Instant::now(),
-        ),
+        limiter: RateLimiter::new(config.rate_limits, Instant::now()),
         metrics: Arc::new(Metrics::default()),
     })
 }
@@ -45,22 +40,20 @@ pub async fn run(config: Config) -> Result<(), String> {
         mint_key_id = %config.minting.key_id,
         "listening"
     );
+    let metrics = issuer.metrics.clone();
     let app = crate::http::router(issuer, config.server.max_body_bytes);
-    let stop = Arc::new(tokio::sync::Notify::new());
-    let stopped = stop.clone();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown_signal().await;
-        tracing::info!("shutting down; finishing requests in flight");
-        stopped.notify_one();
-    });
+    let mut limits = config.server.connections;
+    limits.max_connections = fit_to_descriptor_limit(limits.max_connections);
     let grace = config.server.shutdown_grace;
-    tokio::select! {
-        served = server => served.map_err(|e| format!("server failed: {e}")),
-        () = async { stop.notified().await; tokio::time::sleep(grace).await } => {
-            tracing::warn!(grace_seconds = grace.as_secs(), "grace period over; exiting with requests in flight");
-            Ok(())
-        }
-    }
+    let shutdown = async {
+        shutdown_signal().await;
+        tracing::info!(
+            grace_seconds = grace.as_secs(),
+            "shutting down; finishing requests in flight"
+        );
+    };
+    serve(listener, app, limits, metrics, shutdown, grace).await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

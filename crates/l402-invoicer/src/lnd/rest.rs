@@ -1,4 +1,4 @@
-//! lnd's REST gateway: `POST /v1/invoices`, `GET /v1/state`, `GET /v1/getinfo`.
+//! lnd's REST gateway: `POST /v1/invoices`, `GET /v1/state`, `GET /v1/invoices`.
 //!
 //! 64-bit integers travel as JSON strings (grpc-gateway), bytes as standard base64, and errors
 //! as a non-2xx status with `{"code": <grpc code>, "message": …}`.
@@ -37,12 +37,6 @@ struct AddInvoiceResponse {
 #[derive(Debug, Deserialize)]
 struct StateResponse {
     state: String,
-}
-
-#[derive(Deserialize)]
-struct GetInfoResponse {
-    #[serde(default)]
-    synced_to_chain: bool,
 }
 
 #[derive(Deserialize)]
@@ -148,20 +142,19 @@ impl InvoiceBackend for LndRest {
         let state_url = format!("{}/v1/state", self.base_url);
         let (status, bytes) = self.send(|| self.client.get(&state_url)).await?;
         let state: StateResponse = parse_success(status, &bytes)?;
-        let info_url = format!("{}/v1/getinfo", self.base_url);
-        let (status, bytes) = self
-            .send(|| self.authorized(self.client.get(&info_url)))
-            .await?;
-        let synced_to_chain = match parse_success::<GetInfoResponse>(status, &bytes) {
-            Ok(info) => Some(info.synced_to_chain),
-            // An invoice-only macaroon may not read node info; the node is up all the same.
-            Err(BackendError::Auth(_)) => None,
-            Err(e) => return Err(e),
-        };
-        Ok(NodeStatus {
-            state: state.state,
-            synced_to_chain,
-        })
+        if state.state == "SERVER_ACTIVE" {
+            // The newest invoice, read with our macaroon: proves the macaroon and the invoice
+            // database answer, at the cost of one row.
+            let list_url = format!(
+                "{}/v1/invoices?num_max_invoices=1&reversed=true",
+                self.base_url
+            );
+            let (status, bytes) = self
+                .send(|| self.authorized(self.client.get(&list_url)))
+                .await?;
+            parse_success::<serde_json::Value>(status, &bytes)?;
+        }
+        Ok(NodeStatus { state: state.state })
     }
 }
 
