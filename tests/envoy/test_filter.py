@@ -1,5 +1,6 @@
 """The filter in real Envoy: the built .wasm, a real upstream, real HTTP."""
 
+import base64
 import http.client
 import json
 import re
@@ -218,3 +219,56 @@ def test_unknown_invoice_cluster_is_503_and_never_forwards(tmp_path):
         assert "no_such_cluster" in stack.log.read_text(), "the log names the missing cluster"
     finally:
         stack.stop()
+
+
+def test_callout_carries_the_canonical_path_without_its_query(stack):
+    resp, _ = request(stack, "//weather/./today?access_token=s3cret")
+    assert resp.status == 402
+    callout = stack.invoicer.requests[-1]
+    assert callout["path"] == "/weather/today"
+    assert "s3cret" not in json.dumps(callout)
+    assert "s3cret" not in stack.log.read_text()
+
+
+def test_a_client_cannot_choose_its_address_with_forwarding_headers(stack):
+    resp, _ = request(stack, "/weather/today", [("X-Forwarded-For", "198.51.100.77"),
+                                                 ("X-Real-IP", "198.51.100.78"),
+                                                 ("Forwarded", "for=198.51.100.79")])
+    assert resp.status == 402
+    assert stack.invoicer.requests[-1]["client_ip"] == "127.0.0.1"
+
+
+def test_an_over_long_path_is_414_not_a_payment_outage(stack):
+    resp, body = request(stack, "/weather/" + "a" * 9000)
+    assert resp.status == 414, body
+    assert stack.invoicer.requests == [] and stack.upstream.requests == []
+    resp, _ = request(stack, "/weather/today?q=" + "a" * 20_000)
+    assert resp.status == 402, "a long query string is not the path"
+
+
+def test_an_invalid_host_is_400(stack):
+    resp, body = request(stack, "/weather/today", [("Host", "api..example.com")])
+    assert resp.status == 400, body
+    assert stack.upstream.requests == []
+
+
+def test_every_l402_credential_is_stripped_before_the_upstream(stack):
+    macaroon, preimage, _ = mint("weather")
+    # A second credential in each of the other headers: not the one verified, stripped all the same.
+    other = base64.b64decode(mint("news")[0]).hex()
+    resp, body = request(stack, "/weather/today", [
+        ("Authorization", f"Bearer for-the-api, L402 {macaroon}:{preimage}"),
+        ("Macaroon", other),
+        ("Grpc-Metadata-Macaroon", other),
+    ])
+    assert resp.status == 200, body
+    seen = stack.upstream.requests[-1]["headers"]
+    assert seen["authorization"] == "Bearer for-the-api"
+    assert "macaroon" not in seen and "grpc-metadata-macaroon" not in seen
+
+
+def test_a_path_no_route_names_is_404_with_the_shipped_config(stack):
+    resp, body = request(stack, "/admin/secrets")
+    assert resp.status == 404, body
+    assert json.loads(body) == {"error": "not found"}
+    assert stack.upstream.requests == [] and stack.invoicer.requests == []

@@ -27,7 +27,7 @@ class UpstreamHandler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         headers = {k.lower(): v for k, v in self.headers.items()}
-        self.server.requests.append({"path": self.path, "headers": headers})
+        self.server.requests.append({"method": self.command, "path": self.path, "headers": headers})
         body = json.dumps({"ok": True, "path": self.path,
                            "paid_with_token": headers.get("x-l402-token-id")}).encode()
         self.send_response(200)
