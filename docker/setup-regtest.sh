@@ -30,8 +30,8 @@ if ! bob listchannels | grep -q "\"remote_pubkey\": \"$alice_key\""; then
   until bob listchannels --active_only | grep -q "\"remote_pubkey\": \"$alice_key\""; do sleep 1; done
 fi
 
-echo "baking the invoice service's macaroon (invoices:read invoices:write info:read)"
-alice bakemacaroon --save_to /shared/invoice.macaroon invoices:read invoices:write info:read >/dev/null
+echo "baking the invoice service's macaroon (invoices:read invoices:write)"
+alice bakemacaroon --save_to /shared/invoice.macaroon invoices:read invoices:write >/dev/null
 cp /alice/tls.cert /shared/alice-tls.cert
 chmod 0644 /shared/invoice.macaroon /shared/alice-tls.cert
 echo "regtest ready: channel bob -> alice is active"

@@ -6,7 +6,7 @@ Contract (used by the end-to-end tests, the invoice-service tests, the benchmark
     with Regtest(workdir) as net:        # or net = Regtest(workdir); net.start(); ...; net.stop()
         net.alice.rest_url               # https://127.0.0.1:<port>
         net.alice.tls_cert               # Path of alice's tls.cert (pin it)
-        net.invoice_macaroon             # Path of a baked invoices:read/write + info:read macaroon
+        net.invoice_macaroon             # Path of a baked invoices:read/write macaroon
         net.bob.pay(bolt11)              # -> preimage hex
         net.alice.invoice(payment_hash)  # -> lnd's invoice JSON
         net.alice.stop(); net.alice.start()
@@ -260,9 +260,9 @@ class Regtest:
         wait_for(probe, seconds, "a payment from bob to alice to succeed", self.bob.process, interval=0.5)
 
     def bake_invoice_macaroon(self):
-        """Least privilege for the invoice service: create and read invoices, read node info
-        (for /readyz's synced check). It cannot move funds."""
-        baked = self.alice.cli("bakemacaroon", "invoices:read", "invoices:write", "info:read", check=True)
+        """Least privilege for the invoice service: create and read invoices. It cannot move funds
+        or read anything else."""
+        baked = self.alice.cli("bakemacaroon", "invoices:read", "invoices:write", check=True)
         # lncli prints the macaroon as bare hex, not JSON.
         hex_macaroon = baked["macaroon"] if isinstance(baked, dict) else baked.strip()
         self.invoice_macaroon.write_bytes(bytes.fromhex(hex_macaroon))

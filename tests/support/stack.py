@@ -45,13 +45,13 @@ def set_value(toml: str, key: str, value: str) -> str:
     return pattern.sub(lambda _: f"{key} = {value}", toml, count=1)
 
 
-def invoicer_config(port: int, net, per_client_burst=1000, extra="") -> str:
+def invoicer_config(port: int, net, per_client_burst=1000, extra="", per_client_rate=100.0) -> str:
     toml = INVOICER_CONFIG.read_text()
     toml = set_value(toml, "listen", json.dumps(f"127.0.0.1:{port}"))
     toml = set_value(toml, "rest_url", json.dumps(net.alice.rest_url))
     toml = set_value(toml, "tls_cert_path", json.dumps(str(net.alice.tls_cert)))
     toml = set_value(toml, "macaroon_path", json.dumps(str(net.invoice_macaroon)))
-    toml = set_value(toml, "per_client", f"{{ burst = {per_client_burst}, per_second = 100.0 }}")
+    toml = set_value(toml, "per_client", f"{{ burst = {per_client_burst}, per_second = {per_client_rate} }}")
     toml = set_value(toml, "global", "{ burst = 10000, per_second = 1000.0 }")
     return toml + extra
 
@@ -110,13 +110,13 @@ def add_flash_route(plugin: dict) -> str:
 
 
 class Stack:
-    def __init__(self, workdir: Path, net, per_client_burst=1000):
+    def __init__(self, workdir: Path, net, per_client_burst=1000, per_client_rate=100.0):
         self.net = net
         self.workdir = workdir
         self.master_key = secrets.token_hex(32)
         upstream_port = free_port()
         self.upstream = Recorder(upstream_port, UpstreamHandler)
-        config = invoicer_config(free_port(), net, per_client_burst, FLASH_SERVICE)
+        config = invoicer_config(free_port(), net, per_client_burst, FLASH_SERVICE, per_client_rate)
         self.invoicer = Invoicer(workdir, config, self.master_key)
         self.envoy = EnvoyProcess(workdir, upstream_port, self.invoicer.port,
                                   {"L402_MASTER_KEY_1": self.master_key}, add_flash_route)
