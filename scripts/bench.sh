@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # Prints figures, asserts no timing: the per-request verification cost (target: under 5 µs for
-# a 4-caveat token), and challenges/s with p50/p99 of the invoice service against regtest lnd.
+# a 4-caveat token), the filter's request handling around it, and challenges/s with p50/p99 of
+# the invoice service against regtest lnd.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 step "Benchmark: verifying a typical token"
 cargo bench -q -p l402-core --bench verify -- --warm-up-time 1 --measurement-time "${BENCH_SECONDS:-3}" 2>&1 \
+  | grep -E -B1 'time:' | grep -v -e '^--$' -e '^Benchmarking'
+
+step "Benchmark: the filter's request handling (native): request line, route decision, a paid request"
+cargo bench -q -p envoy-l402 --bench request -- --warm-up-time 1 --measurement-time "${BENCH_SECONDS:-3}" 2>&1 \
   | grep -E -B1 'time:' | grep -v -e '^--$' -e '^Benchmarking'
 
 step "Benchmark: invoice service against regtest lnd (wrk)"
