@@ -172,12 +172,7 @@ impl RequestFilter {
     ) -> Verdict {
         let reason = rejection.reason();
         host.count(&metrics::rejected(reason));
-        if self.config.dry_run {
-            host.count(metrics::DRY_RUN_WOULD_REJECT);
-            host.log(
-                Level::Info,
-                &format!("dry run: would challenge ({service}): {rejection}"),
-            );
+        if self.would_block(host, &format!("challenge ({service}): {rejection}")) {
             return Verdict::Continue;
         }
         host.log(
