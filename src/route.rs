@@ -24,6 +24,14 @@ pub enum Mode {
     Folded,
 }
 
+/// One way an upstream may read the request line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading<'a> {
+    pub path: &'a str,
+    pub host: &'a str,
+    pub method: &'a str,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RouteAction {
     /// Passes without a token.
@@ -49,17 +57,20 @@ pub struct Route {
 }
 
 impl Route {
-    /// Whether the route covers the request read as `path` with `method`, compared by `mode`.
-    pub fn matches(&self, line: &RequestLine<'_>, path: &str, method: &str, mode: Mode) -> bool {
+    /// Whether the route covers the request as `reading` reads it, compared by `mode`.
+    pub fn matches(&self, line: &RequestLine<'_>, reading: Reading<'_>, mode: Mode) -> bool {
         let (path, mode) = if self.strict {
             (line.path.strict(), Mode::Exact)
         } else {
-            (path, mode)
+            (reading.path, mode)
         };
         self.path.matches(path, mode)
             && (self.methods.is_empty()
-                || self.methods.iter().any(|m| m.eq_ignore_ascii_case(method)))
-            && (self.hosts.is_empty() || self.hosts.iter().any(|h| *h == line.host))
+                || self
+                    .methods
+                    .iter()
+                    .any(|m| m.eq_ignore_ascii_case(reading.method)))
+            && (self.hosts.is_empty() || self.hosts.iter().any(|h| h == reading.host))
     }
 }
 

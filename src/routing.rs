@@ -1,8 +1,10 @@
 //! The route table and the one decision made per request.
 //!
 //! Servers read some paths differently (letter case, a trailing slash, `\`, `;params`, dot
-//! segments; see [`crate::canonical`]). The filter does not guess which server is behind it: it
-//! decides the request under every reading it keeps, and the most demanding outcome wins. Matching
+//! segments; see [`crate::canonical`]), and some take the path, host or method from headers
+//! (`X-Original-URL`, `X-Forwarded-Host`, `X-HTTP-Method-Override`, `HEAD` served as `GET`). The
+//! filter does not guess which server is behind it: it decides the request under every reading,
+//! and the most demanding outcome wins. Matching
 //! more than the upstream serves costs a client a 402; matching less would give away what is sold.
 //! - any reading on a paid route: paid (readings on two paid services: refused, no one token fits;
 //!   on one service with different capabilities: all of them are required);
@@ -15,7 +17,7 @@
 use std::borrow::Cow;
 
 use crate::canonical::{Refusal, RequestLine};
-use crate::route::{Mode, Route, RouteAction};
+use crate::route::{Mode, Reading, Route, RouteAction};
 
 /// What a request that matches no route gets.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,52 +91,37 @@ impl RouteTable {
         } else {
             &[Mode::Exact]
         };
+        let readings = line.methods.iter().flat_map(|&method| {
+            line.hosts().flat_map(move |host| {
+                line.path_readings()
+                    .map(move |path| Reading { path, host, method })
+            })
+        });
         let mut paid: Option<(&str, Cow<'_, [String]>)> = None;
         let mut denied = false;
         let mut first: Option<Decision<'_>> = None;
-        for &method in &line.methods {
-            for path in line.path.readings() {
-                for &mode in modes {
-                    let route = self
-                        .routes
-                        .iter()
-                        .find(|r| r.matches(line, path, method, mode));
-                    let outcome = match route.map(|r| &r.action) {
-                        Some(RouteAction::Free) => Decision::Free,
-                        Some(RouteAction::Paid {
-                            service,
-                            capabilities,
-                        }) => paid_decision(service, capabilities),
-                        None => match &self.unmatched {
-                            Unmatched::Pass => Decision::Unmatched,
-                            Unmatched::Deny => Decision::Deny,
-                            Unmatched::Paid {
-                                service,
-                                capabilities,
-                            } => paid_decision(service, capabilities),
-                        },
-                    };
-                    match outcome {
-                        Decision::Paid {
-                            service,
-                            capabilities,
-                        } => match &mut paid {
-                            None => paid = Some((service, capabilities)),
-                            Some((seen, _)) if *seen != service => {
-                                return Decision::Refuse(Refusal::Ambiguous)
-                            }
-                            Some((_, required)) => {
-                                for c in capabilities.iter() {
-                                    if !required.contains(c) {
-                                        required.to_mut().push(c.clone());
-                                    }
+        for reading in readings {
+            for &mode in modes {
+                match self.outcome(line, reading, mode) {
+                    Decision::Paid {
+                        service,
+                        capabilities,
+                    } => match &mut paid {
+                        None => paid = Some((service, capabilities)),
+                        Some((seen, _)) if *seen != service => {
+                            return Decision::Refuse(Refusal::Ambiguous)
+                        }
+                        Some((_, required)) => {
+                            for c in capabilities.iter() {
+                                if !required.contains(c) {
+                                    required.to_mut().push(c.clone());
                                 }
                             }
-                        },
-                        Decision::Deny => denied = true,
-                        other => {
-                            first.get_or_insert(other);
                         }
+                    },
+                    Decision::Deny => denied = true,
+                    other => {
+                        first.get_or_insert(other);
                     }
                 }
             }
@@ -149,12 +136,32 @@ impl RouteTable {
         }
     }
 
+    /// The decision for one reading: the first matching route's, or the unmatched policy's.
+    fn outcome(&self, line: &RequestLine<'_>, reading: Reading<'_>, mode: Mode) -> Decision<'_> {
+        let route = self.routes.iter().find(|r| r.matches(line, reading, mode));
+        match route.map(|r| &r.action) {
+            Some(RouteAction::Free) => Decision::Free,
+            Some(RouteAction::Paid {
+                service,
+                capabilities,
+            }) => paid_decision(service, capabilities),
+            None => match &self.unmatched {
+                Unmatched::Pass => Decision::Unmatched,
+                Unmatched::Deny => Decision::Deny,
+                Unmatched::Paid {
+                    service,
+                    capabilities,
+                } => paid_decision(service, capabilities),
+            },
+        }
+    }
+
     /// Folded matching can only differ from exact matching when a letter's case or a trailing
     /// slash is in play.
     fn needs_folding(&self, line: &RequestLine<'_>) -> bool {
         self.upper_case_patterns
-            || line.path.has_upper_case()
-            || line.path.readings().any(|p| {
+            || line.has_upper_case()
+            || line.path_readings().any(|p| {
                 (p.len() > 1 && p.ends_with('/')) || self.slash_variants.iter().any(|v| v == p)
             })
     }

@@ -81,7 +81,8 @@ fn no_spelling_of_a_paid_request_passes_unpaid() {
         }
         if let Some(extra) = case["headers"].as_object() {
             for (name, value) in extra {
-                headers.push((name.clone(), unescape(value.as_str().unwrap())));
+                // Envoy hands header names over in lower case.
+                headers.push((name.to_ascii_lowercase(), unescape(value.as_str().unwrap())));
             }
         }
         let mut host = MemoryHost::with_headers(headers);

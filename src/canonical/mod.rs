@@ -20,6 +20,7 @@ pub enum Refusal {
     PathNotVisibleAscii,
     PathBadEscape,
     PathEscapedControl,
+    PathEscapesNotUtf8,
     PathEscapedSlash,
     PathDoubleEncoded,
     PathFragment,
@@ -31,13 +32,14 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 13] = [
+    pub const ALL: [Refusal; 14] = [
         Self::PathMissing,
         Self::PathNotOriginForm,
         Self::PathTooLong,
         Self::PathNotVisibleAscii,
         Self::PathBadEscape,
         Self::PathEscapedControl,
+        Self::PathEscapesNotUtf8,
         Self::PathEscapedSlash,
         Self::PathDoubleEncoded,
         Self::PathFragment,
@@ -62,6 +64,7 @@ impl Refusal {
             Self::PathNotVisibleAscii => "path_not_visible_ascii",
             Self::PathBadEscape => "path_bad_escape",
             Self::PathEscapedControl => "path_escaped_control",
+            Self::PathEscapesNotUtf8 => "path_escapes_not_utf8",
             Self::PathEscapedSlash => "path_escaped_slash",
             Self::PathDoubleEncoded => "path_double_encoded",
             Self::PathFragment => "path_fragment",
@@ -83,6 +86,7 @@ impl Refusal {
             }
             Self::PathBadEscape => "the path holds a `%` that is not followed by two hex digits",
             Self::PathEscapedControl => "the path holds an escaped control character",
+            Self::PathEscapesNotUtf8 => "the path's %-escapes do not decode to UTF-8",
             Self::PathEscapedSlash => "the path holds an escaped slash (%2F or %5C)",
             Self::PathDoubleEncoded => "the path is percent-encoded twice (%25 before hex digits)",
             Self::PathFragment => "the path holds a fragment (`#`)",
@@ -109,14 +113,28 @@ const METHOD_OVERRIDES: [&str; 3] = [
     "x-method-override",
 ];
 
+/// Headers some upstreams take as the real path (Symfony and Zend, IIS URL Rewrite): `GET /free`
+/// with `X-Original-URL: /premium/x` serves the premium resource there.
+const PATH_OVERRIDES: [&str; 2] = ["x-original-url", "x-rewrite-url"];
+
+/// Headers some upstreams take as the real host (Rails, Django and Symfony behind proxies).
+const FORWARDED_HOST: &str = "x-forwarded-host";
+const FORWARDED: &str = "forwarded";
+
 /// Longest method accepted; real ones are short, and it travels in the callout.
 const MAX_METHOD: usize = 32;
 
-/// The request line, canonical.
+/// The request line, canonical, with what an upstream may read instead of each part.
 #[derive(Debug)]
 pub struct RequestLine<'a> {
+    /// `:path`: what the callout carries.
     pub path: CanonicalPath<'a>,
+    /// Paths from override headers; an unreadable one refuses the request as `:path` would.
+    pub other_paths: Vec<CanonicalPath<'a>>,
+    /// `:authority` (or `Host`).
     pub host: Cow<'a, str>,
+    /// Hosts from forwarding headers, those that are host names at all.
+    pub other_hosts: Vec<Cow<'a, str>>,
     /// The method first, then what an upstream may take it for: GET for HEAD (frameworks run
     /// the GET handler), and any method-override header's value.
     pub methods: Vec<&'a str>,
@@ -134,6 +152,19 @@ impl<'a> RequestLine<'a> {
             .or_else(|| header(headers, "host"))
             .unwrap_or_default();
         let host = canonical_host(authority)?;
+        let mut other_paths = Vec::new();
+        for name in PATH_OVERRIDES {
+            if let Some(value) = header(headers, name) {
+                other_paths.push(canonical_path(
+                    value,
+                    rules.escaped_slashes,
+                    rules.max_path_bytes,
+                )?);
+            }
+        }
+        let other_hosts = forwarded_hosts(headers)
+            .filter_map(|h| canonical_host(h).ok())
+            .collect();
         let method = header(headers, ":method")
             .and_then(method_token)
             .ok_or(Refusal::MethodInvalid)?;
@@ -148,7 +179,9 @@ impl<'a> RequestLine<'a> {
         }
         Ok(Self {
             path,
+            other_paths,
             host,
+            other_hosts,
             methods,
         })
     }
@@ -156,6 +189,63 @@ impl<'a> RequestLine<'a> {
     pub fn method(&self) -> &str {
         self.methods[0]
     }
+
+    /// Every reading of every path, `:path`'s strict reading first.
+    pub fn path_readings(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(&self.path)
+            .chain(&self.other_paths)
+            .flat_map(CanonicalPath::readings)
+    }
+
+    /// The host, then the forwarded ones.
+    pub fn hosts(&self) -> impl Iterator<Item = &str> {
+        std::iter::once(&self.host)
+            .chain(&self.other_hosts)
+            .map(|h| h.as_ref())
+    }
+
+    pub fn has_upper_case(&self) -> bool {
+        std::iter::once(&self.path)
+            .chain(&self.other_paths)
+            .any(CanonicalPath::has_upper_case)
+    }
+}
+
+/// Every `X-Forwarded-Host` entry and every `host=` of `Forwarded` (RFC 7239).
+fn forwarded_hosts(headers: &Headers) -> impl Iterator<Item = &[u8]> {
+    headers
+        .iter()
+        .filter(|(name, _)| name == FORWARDED_HOST || name == FORWARDED)
+        .flat_map(|(name, value)| {
+            let forwarded = name == FORWARDED;
+            value.split(|&b| b == b',').flat_map(move |element| {
+                let pairs: Vec<&[u8]> = if forwarded {
+                    element
+                        .split(|&b| b == b';')
+                        .filter_map(host_parameter)
+                        .collect()
+                } else {
+                    vec![element.trim_ascii()]
+                };
+                pairs
+            })
+        })
+}
+
+/// The value of a `host=…` parameter of `Forwarded`, unquoted.
+fn host_parameter(pair: &[u8]) -> Option<&[u8]> {
+    let pair = pair.trim_ascii();
+    let equals = pair.iter().position(|&b| b == b'=')?;
+    let (key, value) = (&pair[..equals], &pair[equals + 1..]);
+    if !key.eq_ignore_ascii_case(b"host") {
+        return None;
+    }
+    Some(
+        value
+            .strip_prefix(b"\"")
+            .and_then(|v| v.strip_suffix(b"\""))
+            .unwrap_or(value),
+    )
 }
 
 fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a [u8]> {
@@ -234,6 +324,47 @@ mod tests {
         assert_eq!(
             RequestLine::read(&h, &RULES).unwrap_err(),
             Refusal::PathMissing
+        );
+    }
+
+    #[test]
+    fn override_and_forwarding_headers_are_readings_too() {
+        let h = headers(&[
+            (":method", b"GET"),
+            (":path", b"/free"),
+            (":authority", b"other.example"),
+            ("x-original-url", b"/Premium/x?y"),
+            ("x-forwarded-host", b"API.example.com, proxy.example:8080"),
+            (
+                "forwarded",
+                b"for=1.2.3.4;host=\"api2.example.com.\";proto=https, host=bad host",
+            ),
+        ]);
+        let line = RequestLine::read(&h, &RULES).unwrap();
+        assert_eq!(line.path.strict(), "/free", "the callout keeps :path");
+        assert_eq!(
+            line.path_readings().collect::<Vec<_>>(),
+            ["/free", "/Premium/x"]
+        );
+        assert!(line.has_upper_case());
+        assert_eq!(
+            line.hosts().collect::<Vec<_>>(),
+            [
+                "other.example",
+                "api.example.com",
+                "proxy.example",
+                "api2.example.com"
+            ]
+        );
+        let h = headers(&[
+            (":method", b"GET"),
+            (":path", b"/free"),
+            (":authority", b"a.example"),
+            ("x-rewrite-url", b"/weather%2ftoday"),
+        ]);
+        assert_eq!(
+            RequestLine::read(&h, &RULES).unwrap_err(),
+            Refusal::PathEscapedSlash
         );
     }
 

@@ -18,9 +18,10 @@
 //!   that decode before routing (WSGI, Go's `URL.Path`), kept by others.
 //!
 //! Refused: bytes outside visible ASCII (a raw non-UTF-8 or control byte, NUL, a space), a `%`
-//! without two hex digits, an escaped control byte, an escaped `%` followed by two hex digits
-//! (double encoding: a server that decodes twice reads a different path), a fragment, and escaped
-//! slashes unless the configuration allows them.
+//! without two hex digits, an escaped control byte, escapes that do not decode to UTF-8 (overlong
+//! `%C0%AE` is `.` to some decoders), an escaped `%` followed by two hex digits (double encoding:
+//! a server that decodes twice reads a different path), a fragment, and escaped slashes unless
+//! the configuration allows them.
 
 use std::borrow::Cow;
 
@@ -128,6 +129,9 @@ pub fn canonical_path(
         });
     }
     let tokens = tokenize(&path[1..], escaped_slashes)?;
+    if !decodes_to_utf8(&tokens) {
+        return Err(Refusal::PathEscapesNotUtf8);
+    }
     Ok(CanonicalPath {
         readings: readings(&tokens).into_iter().map(Cow::Owned).collect(),
         upper_case: tokens
@@ -207,6 +211,25 @@ fn tokenize(path: &[u8], escaped_slashes: EscapedSlashes) -> Result<Vec<Token>, 
         i += 1;
     }
     Ok(tokens)
+}
+
+/// Escaped bytes above 0x7F must spell UTF-8: servers decode other bytes differently (as
+/// Latin-1, as U+FFFD, or, for overlong forms such as `%C0%AE`, as the ASCII they mimic).
+fn decodes_to_utf8(tokens: &[Token]) -> bool {
+    let mut run = Vec::new();
+    for token in tokens.iter().chain(std::iter::once(&Token::Slash)) {
+        match token {
+            Token::Escaped(b) if *b >= 0x80 => run.push(*b),
+            _ if run.is_empty() => {}
+            _ => {
+                if std::str::from_utf8(&run).is_err() {
+                    return false;
+                }
+                run.clear();
+            }
+        }
+    }
+    true
 }
 
 /// The readings servers disagree on. Each flag is varied only when the path holds what it
@@ -447,6 +470,9 @@ mod tests {
             (b"/weather/ today", Refusal::PathNotVisibleAscii),
             (b"/weather/\x7f", Refusal::PathNotVisibleAscii),
             (b"/weather/caf\xc3\xa9", Refusal::PathNotVisibleAscii),
+            (b"/weather/%c0%ae%c0%ae/x", Refusal::PathEscapesNotUtf8),
+            (b"/weather/%e9t%e9", Refusal::PathEscapesNotUtf8),
+            (b"/weather/%C3", Refusal::PathEscapesNotUtf8),
             (b"/weather/%", Refusal::PathBadEscape),
             (b"/weather/%4", Refusal::PathBadEscape),
             (b"/weather/%zz", Refusal::PathBadEscape),

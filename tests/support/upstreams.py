@@ -14,12 +14,15 @@ Models (what each does to the path before routing):
 - wsgi:     every escape decoded, dot segments kept (WSGI PATH_INFO under a router that does not
             normalise)
 Hosts: case-insensitive, port and trailing dots ignored. Methods: HEAD runs GET's handler, and the
-method-override headers are honoured.
+method-override headers are honoured. Some upstreams take the path from X-Original-URL or
+X-Rewrite-URL (Symfony, IIS URL Rewrite) and the host from X-Forwarded-Host or Forwarded (Rails,
+Django behind proxies): those are read too.
 """
 
 import re
 
 OVERRIDES = ("x-http-method-override", "x-http-method", "x-method-override")
+PATH_OVERRIDES = ("x-original-url", "x-rewrite-url")
 
 
 def _decode(path: str) -> str:
@@ -79,15 +82,22 @@ class PaidAreas:
 
     def paid(self, method: str, raw_path: bytes, host: bytes, headers: dict) -> list:
         """The models that route this request into a paid area (empty: no model does)."""
-        path = raw_path.decode("latin-1").split("?", 1)[0]
-        host = canonical_host(host.decode("latin-1"))
+        headers = {k.lower(): v for k, v in headers.items()}
+        paths = [raw_path.decode("latin-1")] + [headers[h] for h in PATH_OVERRIDES if h in headers]
+        paths = [p.split("?", 1)[0] for p in paths]
+        hosts = {canonical_host(host.decode("latin-1"))}
+        hosts |= {canonical_host(h.strip()) for h in headers.get("x-forwarded-host", "").split(",") if h.strip()}
+        hosts |= {canonical_host(m.strip('"')) for m in re.findall(r'(?i)host=("[^"]*"|[^;,]*)',
+                                                                  headers.get("forwarded", ""))}
         methods = {method.upper()} | ({"GET"} if method.upper() == "HEAD" else set())
-        methods |= {v.upper() for k, v in headers.items() if k.lower() in OVERRIDES}
+        methods |= {v.upper() for k, v in headers.items() if k in OVERRIDES}
         found = []
         for name, (read, folded) in MODELS.items():
-            seen = read(path) if path.startswith("/") else path
-            if any(self._covers(area, seen, folded, methods, host) for area in self.areas):
-                found.append(name)
+            for path in paths:
+                seen = read(path) if path.startswith("/") else path
+                if any(self._covers(area, seen, folded, methods, host) for area in self.areas for host in hosts):
+                    found.append(name)
+                    break
         return found
 
     @staticmethod
