@@ -177,6 +177,7 @@ impl<'a> RequestLine<'a> {
                 methods.push(other);
             }
         }
+        methods.extend(query_method(header(headers, ":path").unwrap_or_default()));
         Ok(Self {
             path,
             other_paths,
@@ -209,6 +210,16 @@ impl<'a> RequestLine<'a> {
             .chain(&self.other_paths)
             .any(CanonicalPath::has_upper_case)
     }
+}
+
+/// `?_method=GET`: Express' method-override, Sinatra and Laravel take it from the query (a
+/// `_method` in a form body is beyond what a header filter sees; see the README).
+fn query_method(path: &[u8]) -> Option<&str> {
+    let query = &path[path.iter().position(|&b| b == b'?')? + 1..];
+    query
+        .split(|&b| b == b'&')
+        .find_map(|pair| pair.strip_prefix(b"_method="))
+        .and_then(method_token)
 }
 
 /// Every `X-Forwarded-Host` entry and every `host=` of `Forwarded` (RFC 7239).
@@ -365,6 +376,19 @@ mod tests {
         assert_eq!(
             RequestLine::read(&h, &RULES).unwrap_err(),
             Refusal::PathEscapedSlash
+        );
+    }
+
+    #[test]
+    fn a_method_in_the_query_is_a_reading() {
+        let h = headers(&[
+            (":method", b"POST"),
+            (":path", b"/reports/q1?x=1&_method=GET"),
+            (":authority", b"a.example"),
+        ]);
+        assert_eq!(
+            RequestLine::read(&h, &RULES).unwrap().methods,
+            ["POST", "GET"]
         );
     }
 

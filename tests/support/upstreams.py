@@ -14,7 +14,7 @@ Models (what each does to the path before routing):
 - wsgi:     every escape decoded, dot segments kept (WSGI PATH_INFO under a router that does not
             normalise)
 Hosts: case-insensitive, port and trailing dots ignored. Methods: HEAD runs GET's handler, and the
-method-override headers are honoured. Some upstreams take the path from X-Original-URL or
+method-override headers and `?_method=` are honoured. Some upstreams take the path from X-Original-URL or
 X-Rewrite-URL (Symfony, IIS URL Rewrite) and the host from X-Forwarded-Host or Forwarded (Rails,
 Django behind proxies): those are read too.
 """
@@ -91,6 +91,8 @@ class PaidAreas:
                                                                   headers.get("forwarded", ""))}
         methods = {method.upper()} | ({"GET"} if method.upper() == "HEAD" else set())
         methods |= {v.upper() for k, v in headers.items() if k in OVERRIDES}
+        query = raw_path.decode("latin-1").partition("?")[2]
+        methods |= {v.upper() for k, _, v in (p.partition("=") for p in query.split("&")) if k == "_method"}
         found = []
         for name, (read, folded) in MODELS.items():
             for path in paths:
