@@ -644,6 +644,26 @@ mod tests {
     }
 
     #[test]
+    fn a_strict_route_is_matched_on_the_strict_reading_only() {
+        let mut json = minimal();
+        json["routes"] = serde_json::json!([
+            {"match": {"prefix": "/api/"}, "service": "api", "strict": true},
+            {"match": {"prefix": "/news/"}, "service": "news"}
+        ]);
+        json["unmatched"] = "pass".into();
+        let c = compile(json).unwrap();
+        assert_eq!(decide(&c, "GET", "//api/./x", "h"), paid("api"));
+        for path in ["/API/x", "/api;v=1/x", "/api", "/x/..;/api/x"] {
+            assert_eq!(decide(&c, "GET", path, "h"), Decision::Unmatched, "{path}");
+        }
+        assert_eq!(
+            decide(&c, "GET", "/NEWS/x", "h"),
+            paid("news"),
+            "others stay lenient"
+        );
+    }
+
+    #[test]
     fn route_patterns_must_be_canonical() {
         let cases = [
             (
