@@ -14,7 +14,8 @@ if command -v rustup >/dev/null; then
 fi
 
 step "wasm32-wasip1 target"
-# The order TOOLCHAIN.md gives: rustup's target when it can be had, Debian's std source otherwise.
+# rustup's target when it can be had (rustup's download server may be out of reach on CI
+# machines), else Debian's rustc-web with its std source, which builds std for the target.
 if [ "${L402_WASM_TOOLCHAIN:-}" != debian ] && command -v rustup >/dev/null \
    && { rustup target list --installed | grep -qx wasm32-wasip1 \
         || timeout 300 rustup target add wasm32-wasip1; }; then
