@@ -10,6 +10,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use envoy_l402::canonical::RequestLine;
 use envoy_l402::config::{FilterConfig, InvoiceService};
 use envoy_l402::host::{DispatchError, Headers, Host, Level};
+use envoy_l402::metrics::Counter;
 use envoy_l402::request::RequestFilter;
 use envoy_l402::response::LocalResponse;
 use l402_core::encoding::to_base64;
@@ -60,7 +61,7 @@ impl Host for BenchHost {
     }
     fn send_response(&mut self, _: LocalResponse) {}
     fn resume(&mut self) {}
-    fn count(&mut self, _: &str) {}
+    fn count(&mut self, _: Counter) {}
     fn log(&self, _: Level, _: &str) {}
 }
 

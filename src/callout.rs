@@ -1,37 +1,26 @@
-//! The callout to the invoice service: what the filter asks, and how it reads the answer.
+//! The callout to the invoice service: how the filter reads its answer. What it sends and what it
+//! reads are the contract types of `l402_core::contract`, shared with the service.
 
+use l402_core::contract::ChallengeAnswer;
 use l402_core::Challenge;
-use serde::{Deserialize, Serialize};
 
 use crate::host::Headers;
+use crate::labels::labelled;
 
 /// Largest answer read from the invoice service; a challenge is well under 2 KiB.
 pub const MAX_RESPONSE_BYTES: usize = 16 * 1024;
 
-#[derive(Debug, Serialize)]
-pub struct ChallengeRequest<'a> {
-    pub service: &'a str,
-    pub method: &'a str,
-    pub path: &'a str,
-    pub host: &'a str,
-    pub client_ip: Option<&'a str>,
-    /// Why the request had no valid token (`missing`, `expired`, …).
-    pub reason: &'a str,
-}
-
-#[derive(Debug, Deserialize)]
-struct ChallengeAnswer {
-    macaroon: String,
-    invoice: String,
-    #[serde(default)]
-    amount_msat: Option<u64>,
+/// Whether an answer body of `size` bytes is read at all; a larger one is a
+/// [`Failure::TooLarge`] without being copied into the VM.
+pub fn within_limit(size: usize) -> bool {
+    size <= MAX_RESPONSE_BYTES
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     Challenge {
         challenge: Challenge,
-        amount_msat: Option<u64>,
+        amount_msat: u64,
     },
     RateLimited {
         retry_after: String,
@@ -39,7 +28,21 @@ pub enum Outcome {
     Failed(Failure),
 }
 
-/// Why no challenge came back. `kind()` is the metric label.
+labelled! {
+    /// The kinds of callout failure: `label()` names their counters.
+    pub enum FailureKind {
+        /// Envoy refused to start the call (a cluster missing from the bootstrap).
+        Dispatch => "dispatch",
+        Timeout => "timeout",
+        Unavailable => "unavailable",
+        Reset => "reset",
+        Status => "status",
+        Malformed => "malformed",
+        TooLarge => "too_large",
+    }
+}
+
+/// Why no challenge came back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Failure {
     /// Envoy's synthetic 504: the callout timed out.
@@ -50,16 +53,19 @@ pub enum Failure {
     Reset,
     Status(u16),
     Malformed(String),
+    /// A body over [`MAX_RESPONSE_BYTES`], left unread.
+    TooLarge(usize),
 }
 
 impl Failure {
-    pub fn kind(&self) -> &'static str {
+    pub fn kind(&self) -> FailureKind {
         match self {
-            Self::Timeout => "timeout",
-            Self::Unavailable => "unavailable",
-            Self::Reset => "reset",
-            Self::Status(_) => "status",
-            Self::Malformed(_) => "malformed",
+            Self::Timeout => FailureKind::Timeout,
+            Self::Unavailable => FailureKind::Unavailable,
+            Self::Reset => FailureKind::Reset,
+            Self::Status(_) => FailureKind::Status,
+            Self::Malformed(_) => FailureKind::Malformed,
+            Self::TooLarge(_) => FailureKind::TooLarge,
         }
     }
 
@@ -70,6 +76,9 @@ impl Failure {
             Self::Reset => "invoice service connection reset".into(),
             Self::Status(s) => format!("invoice service answered HTTP {s}"),
             Self::Malformed(why) => format!("invoice service answer unusable: {why}"),
+            Self::TooLarge(size) => format!(
+                "invoice service answered {size} bytes, more than the {MAX_RESPONSE_BYTES} read"
+            ),
         }
     }
 }
@@ -81,8 +90,9 @@ fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a [u8]> {
         .map(|(_, v)| v.as_slice())
 }
 
-/// Reads the invoice service's answer (`headers` include `:status`).
-pub fn interpret(headers: &Headers, body: Option<&[u8]>) -> Outcome {
+/// Reads the invoice service's answer: `headers` include `:status`; `body` is `None` when the
+/// answer had none or, at `body_size` over the limit, when it was not read.
+pub fn interpret(headers: &Headers, body_size: usize, body: Option<&[u8]>) -> Outcome {
     let Some(status) = header(headers, ":status") else {
         return Outcome::Failed(Failure::Reset);
     };
@@ -105,8 +115,10 @@ pub fn interpret(headers: &Headers, body: Option<&[u8]>) -> Outcome {
         Some(other) => return Outcome::Failed(Failure::Status(other)),
         None => return Outcome::Failed(Failure::Malformed("no valid :status".into())),
     }
-    let body = body.unwrap_or_default();
-    let answer: ChallengeAnswer = match serde_json::from_slice(body) {
+    if !within_limit(body_size) {
+        return Outcome::Failed(Failure::TooLarge(body_size));
+    }
+    let answer: ChallengeAnswer = match serde_json::from_slice(body.unwrap_or_default()) {
         Ok(answer) => answer,
         Err(e) => return Outcome::Failed(Failure::Malformed(format!("not challenge JSON ({e})"))),
     };

@@ -6,7 +6,8 @@
 
 use std::rc::Rc;
 
-use l402_core::{EnvKeyError, KeyRing, RevocationList, RootKeySource, TokenId, Verifier};
+use l402_core::names::{is_valid_name, NAME_RULE};
+use l402_core::{KeyRing, KeySpec, RevocationList, RootKeySource, TokenId, Verifier};
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -34,7 +35,7 @@ fn field(field: impl Into<String>, problem: impl Into<String>) -> ConfigError {
 struct RawConfig {
     invoice_service: RawInvoiceService,
     routes: Vec<RawRoute>,
-    keys: Vec<RawKey>,
+    keys: Vec<KeySpec>,
     #[serde(default)]
     revoked_token_ids: Vec<String>,
     #[serde(default)]
@@ -42,9 +43,7 @@ struct RawConfig {
     #[serde(default)]
     fail_open: bool,
     #[serde(default)]
-    forward_aperture_headers: bool,
-    #[serde(default = "yes")]
-    strip_credentials: bool,
+    credentials: Credentials,
     #[serde(default = "default_retry_after")]
     retry_after_seconds: u32,
     unmatched: Option<RawUnmatched>,
@@ -82,10 +81,6 @@ fn default_max_path_bytes() -> usize {
 
 const MAX_PATH_BYTES_RANGE: std::ops::RangeInclusive<usize> = 256..=6144;
 
-fn yes() -> bool {
-    true
-}
-
 fn default_retry_after() -> u32 {
     5
 }
@@ -107,7 +102,7 @@ fn default_authority() -> String {
 }
 
 fn default_path() -> String {
-    "/v1/challenges".into()
+    l402_core::contract::CHALLENGE_PATH.into()
 }
 
 fn default_timeout_ms() -> u64 {
@@ -140,11 +135,18 @@ enum RawPathMatch {
     Regex(String),
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawKey {
-    id: u32,
-    env: String,
+/// What the upstream gets of the credential once a token is verified.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Credentials {
+    /// Every L402 credential removed (other `Authorization` schemes stay).
+    #[default]
+    Strip,
+    /// Passed on as the client sent it.
+    Keep,
+    /// Aperture's pair instead: `Authorization: LSAT …` and `Authorization: L402 …`, for
+    /// backends written for Aperture.
+    Aperture,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -161,10 +163,11 @@ pub struct FilterConfig {
     pub routes: RouteTable,
     pub path_rules: PathRules,
     pub verifier: Verifier,
+    /// The master secrets by id and variable, as configured (the secrets are in `verifier`).
+    pub keys: Vec<KeySpec>,
     pub dry_run: bool,
     pub fail_open: bool,
-    pub forward_aperture_headers: bool,
-    pub strip_credentials: bool,
+    pub credentials: Credentials,
     pub retry_after_seconds: u32,
     /// Accepted, but worth an operator's attention; logged at warn when the plugin starts.
     pub warnings: Vec<String>,
@@ -244,7 +247,7 @@ impl FilterConfig {
             },
             max_path_bytes: raw.max_path_bytes,
         };
-        let keys = compile_keys(&raw.keys, env)?;
+        let ring = compile_keys(&raw.keys, env)?;
         let revoked = raw
             .revoked_token_ids
             .iter()
@@ -259,11 +262,11 @@ impl FilterConfig {
             invoice_service,
             routes: RouteTable::new(routes, unmatched),
             path_rules,
-            verifier: Verifier::new(RootKeySource::Derived(keys), RevocationList::new(revoked)),
+            verifier: Verifier::new(RootKeySource::Derived(ring), RevocationList::new(revoked)),
+            keys: raw.keys,
             dry_run: raw.dry_run,
             fail_open: raw.fail_open,
-            forward_aperture_headers: raw.forward_aperture_headers,
-            strip_credentials: raw.strip_credentials,
+            credentials: raw.credentials,
             retry_after_seconds: raw.retry_after_seconds,
             warnings,
         }))
@@ -364,20 +367,11 @@ fn paid_action(
     service: String,
     capabilities: Vec<String>,
 ) -> Result<RouteAction, ConfigError> {
-    if !valid_service_name(&service) {
-        return Err(field(
-            format!("{at}.service"),
-            "must be non-empty and made of letters, digits, `-`, `_` or `.`",
-        ));
+    if !is_valid_name(&service) {
+        return Err(field(format!("{at}.service"), NAME_RULE));
     }
-    if let Some(bad) = capabilities
-        .iter()
-        .find(|c| c.is_empty() || c.contains([',', '=']))
-    {
-        return Err(field(
-            format!("{at}.capabilities"),
-            format!("`{bad}` may not be empty or contain `,` or `=`"),
-        ));
+    if let Some(j) = capabilities.iter().position(|c| !is_valid_name(c)) {
+        return Err(field(format!("{at}.capabilities[{j}]"), NAME_RULE));
     }
     Ok(RouteAction::Paid {
         service,
@@ -408,30 +402,11 @@ fn canonical_pattern(at: &str, pattern: String) -> Result<String, ConfigError> {
     Ok(pattern)
 }
 
-/// Service names end up inside caveats (`services=<name>:0`, `<name>_valid_until=…`), so the
-/// characters that structure caveats are kept out.
-fn valid_service_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-}
-
 fn compile_keys(
-    raw: &[RawKey],
+    specs: &[KeySpec],
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<KeyRing, ConfigError> {
-    if raw.is_empty() {
-        return Err(field("keys", "at least one master key is required"));
-    }
-    KeyRing::from_env(raw.iter().map(|k| (k.id, k.env.as_str())), env).map_err(|e| match e {
-        EnvKeyError::NotSet { index, var } => field(
-            format!("keys[{index}].env"),
-            format!("environment variable `{var}` is not set in the VM"),
-        ),
-        EnvKeyError::NotHex { index, .. } => field(format!("keys[{index}].env"), e.to_string()),
-        EnvKeyError::Ring(e) => field("keys", e.to_string()),
-    })
+    KeyRing::from_env(specs, env).map_err(|e| field(e.field(), e.to_string()))
 }
 
 #[cfg(test)]
@@ -470,7 +445,8 @@ mod tests {
         let c = compile(minimal()).unwrap();
         assert_eq!(c.invoice_service.path, "/v1/challenges");
         assert_eq!(c.invoice_service.timeout_ms, 2000);
-        assert!(c.strip_credentials && !c.fail_open && !c.dry_run);
+        assert_eq!(c.credentials, Credentials::Strip);
+        assert!(!c.fail_open && !c.dry_run);
     }
 
     #[test]

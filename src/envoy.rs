@@ -1,38 +1,36 @@
 //! The proxy-wasm adapter: Envoy's callbacks in, [`Host`] calls out. No decisions are made here.
 
-use std::collections::HashMap;
 use std::rc::Rc;
 use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, ContextType, LogLevel, MapType, MetricType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 
-use crate::callout::MAX_RESPONSE_BYTES;
+use crate::callout;
 use crate::config::{FilterConfig, InvoiceService};
 use crate::host::{DispatchError, Headers, Host, Level};
-use crate::metrics;
+use crate::metrics::Counter;
 use crate::request::{RequestFilter, Verdict};
 use crate::response::LocalResponse;
+use crate::source_address;
 
 #[derive(Default)]
 pub struct PluginRoot {
     config: Option<Rc<FilterConfig>>,
-    metrics: Rc<HashMap<String, u32>>,
+    /// Envoy's id of each counter, at [`Counter::index`]; `None` where defining it failed.
+    metrics: Rc<Vec<Option<u32>>>,
 }
 
 impl Context for PluginRoot {}
 
 impl RootContext for PluginRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
-        let json = hostcalls::get_buffer(
-            proxy_wasm::types::BufferType::PluginConfiguration,
-            0,
-            usize::MAX,
-        )
-        .ok()
-        .flatten()
-        .unwrap_or_default();
+        let json = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+            .inspect_err(|e| warn(&format!("cannot read the plugin configuration: {e:?}")))
+            .ok()
+            .flatten()
+            .unwrap_or_default();
         let env = |name: &str| std::env::var(name).ok();
         match FilterConfig::compile(&json, &env) {
             Ok(config) => {
@@ -59,13 +57,16 @@ impl RootContext for PluginRoot {
                 return false;
             }
         }
-        let mut ids = HashMap::new();
-        for name in metrics::all() {
-            if let Ok(id) = hostcalls::define_metric(MetricType::Counter, &name) {
-                ids.insert(name, id);
-            }
-        }
-        self.metrics = Rc::new(ids);
+        self.metrics = Rc::new(
+            Counter::all()
+                .map(|counter| {
+                    let name = counter.name();
+                    hostcalls::define_metric(MetricType::Counter, &name)
+                        .inspect_err(|e| warn(&format!("cannot define counter {name}: {e:?}")))
+                        .ok()
+                })
+                .collect(),
+        );
         true
     }
 
@@ -97,19 +98,24 @@ impl Context for PluginHttp {
         body_size: usize,
         _trailers: usize,
     ) {
-        let headers =
-            hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders).unwrap_or_default();
-        let body = (body_size > 0 && body_size <= MAX_RESPONSE_BYTES)
+        let headers = hostcalls::get_map_bytes(MapType::HttpCallResponseHeaders)
+            .inspect_err(|e| warn(&format!("cannot read the callout answer's headers: {e:?}")))
+            .unwrap_or_default();
+        let body = (body_size > 0 && callout::within_limit(body_size))
             .then(|| {
-                hostcalls::get_buffer(
-                    proxy_wasm::types::BufferType::HttpCallResponseBody,
-                    0,
-                    body_size,
-                )
+                hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+                    .inspect_err(|e| warn(&format!("cannot read the callout answer: {e:?}")))
+                    .ok()
+                    .flatten()
             })
-            .and_then(|r| r.ok().flatten());
-        self.filter
-            .on_callout_response(&mut self.host, token, &headers, body.as_deref());
+            .flatten();
+        self.filter.on_callout_response(
+            &mut self.host,
+            token,
+            &headers,
+            body_size,
+            body.as_deref(),
+        );
     }
 }
 
@@ -122,6 +128,17 @@ impl HttpContext for PluginHttp {
     }
 }
 
+fn warn(message: &str) {
+    log(Level::Warn, message);
+}
+
+/// A host call's failure is logged, never fatal: the filter's logic decides what follows.
+fn logged<T>(what: &str, result: Result<T, proxy_wasm::types::Status>) {
+    if let Err(e) = result {
+        warn(&format!("{what} failed: {e:?}"));
+    }
+}
+
 fn log(level: Level, message: &str) {
     let level = match level {
         Level::Debug => LogLevel::Debug,
@@ -129,24 +146,33 @@ fn log(level: Level, message: &str) {
         Level::Warn => LogLevel::Warn,
         Level::Error => LogLevel::Error,
     };
+    // Logging is the last resort for reporting; if it fails there is nowhere left to say so.
     let _ = hostcalls::log(level, message);
 }
 
 struct EnvoyHost {
-    metrics: Rc<HashMap<String, u32>>,
+    metrics: Rc<Vec<Option<u32>>>,
 }
 
 impl Host for EnvoyHost {
     fn request_headers(&self) -> Headers {
-        hostcalls::get_map_bytes(MapType::HttpRequestHeaders).unwrap_or_default()
+        hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+            .inspect_err(|e| warn(&format!("cannot read the request headers: {e:?}")))
+            .unwrap_or_default()
     }
 
     fn set_request_header(&mut self, name: &str, value: Option<&[u8]>) {
-        let _ = hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, value);
+        logged(
+            "setting a request header",
+            hostcalls::set_map_value_bytes(MapType::HttpRequestHeaders, name, value),
+        );
     }
 
     fn add_request_header(&mut self, name: &str, value: &[u8]) {
-        let _ = hostcalls::add_map_value_bytes(MapType::HttpRequestHeaders, name, value);
+        logged(
+            "adding a request header",
+            hostcalls::add_map_value_bytes(MapType::HttpRequestHeaders, name, value),
+        );
     }
 
     fn now_unix(&self) -> i64 {
@@ -158,15 +184,10 @@ impl Host for EnvoyHost {
 
     fn client_ip(&self) -> Option<String> {
         let address = hostcalls::get_property(vec!["source", "address"])
+            .inspect_err(|e| warn(&format!("cannot read source.address: {e:?}")))
             .ok()
             .flatten()?;
-        let address = String::from_utf8(address).ok()?;
-        // `1.2.3.4:5678` or `[::1]:5678`: keep the address, drop the port.
-        let ip = match address.rsplit_once(':') {
-            Some((ip, port)) if port.bytes().all(|b| b.is_ascii_digit()) => ip,
-            _ => address.as_str(),
-        };
-        Some(ip.trim_start_matches('[').trim_end_matches(']').to_string())
+        source_address::ip_of(&address)
     }
 
     fn dispatch(&mut self, service: &InvoiceService, body: Vec<u8>) -> Result<u32, DispatchError> {
@@ -195,16 +216,19 @@ impl Host for EnvoyHost {
             .map(|(n, v)| (n.as_str(), v.as_str()))
             .collect();
         let body = (!response.body.is_empty()).then_some(response.body.as_slice());
-        let _ = hostcalls::send_http_response(response.status, headers, body);
+        logged(
+            "sending a local response",
+            hostcalls::send_http_response(response.status, headers, body),
+        );
     }
 
     fn resume(&mut self) {
-        let _ = hostcalls::resume_http_request();
+        logged("resuming the request", hostcalls::resume_http_request());
     }
 
-    fn count(&mut self, metric: &str) {
-        if let Some(id) = self.metrics.get(metric) {
-            let _ = hostcalls::increment_metric(*id, 1);
+    fn count(&mut self, counter: Counter) {
+        if let Some(Some(id)) = self.metrics.get(counter.index()) {
+            logged("counting", hostcalls::increment_metric(*id, 1));
         }
     }
 

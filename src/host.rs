@@ -2,6 +2,7 @@
 //! Envoy; tests implement it in memory, so every branch runs natively.
 
 use crate::config::InvoiceService;
+use crate::metrics::Counter;
 use crate::response::LocalResponse;
 
 /// Headers as the host hands them over: names lower-case, values raw bytes (an untrusted value
@@ -34,6 +35,6 @@ pub trait Host {
     fn dispatch(&mut self, service: &InvoiceService, body: Vec<u8>) -> Result<u32, DispatchError>;
     fn send_response(&mut self, response: LocalResponse);
     fn resume(&mut self);
-    fn count(&mut self, metric: &str);
+    fn count(&mut self, counter: Counter);
     fn log(&self, level: Level, message: &str);
 }

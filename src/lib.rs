@@ -9,11 +9,13 @@ pub mod callout;
 pub mod canonical;
 pub mod config;
 pub mod host;
+mod labels;
 pub mod metrics;
 pub mod request;
 pub mod response;
 pub mod route;
 pub mod routing;
+pub mod source_address;
 
 #[cfg(test)]
 mod memory_host;

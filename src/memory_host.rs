@@ -2,6 +2,7 @@
 
 use crate::config::InvoiceService;
 use crate::host::{DispatchError, Headers, Host, Level};
+use crate::metrics::Counter;
 use crate::response::LocalResponse;
 
 /// The clock every test request sees.
@@ -94,8 +95,8 @@ impl Host for MemoryHost {
     fn resume(&mut self) {
         self.resumed = true;
     }
-    fn count(&mut self, metric: &str) {
-        self.counters.push(metric.to_string());
+    fn count(&mut self, counter: Counter) {
+        self.counters.push(counter.name());
     }
     fn log(&self, _level: Level, message: &str) {
         self.logs.borrow_mut().push(message.to_string());

@@ -4,17 +4,18 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
+use l402_core::contract::ChallengeRequest;
 use l402_core::credentials::{
     without_l402_items, Credential, AUTHORIZATION, GRPC_METADATA_MACAROON, MACAROON,
 };
 use l402_core::encoding::to_base64;
 use l402_core::{Rejection, Requirement, Verified};
 
-use crate::callout::{self, ChallengeRequest, Outcome};
+use crate::callout::{self, FailureKind, Outcome};
 use crate::canonical::{Refusal, RequestLine};
-use crate::config::FilterConfig;
+use crate::config::{Credentials, FilterConfig};
 use crate::host::{Headers, Host, Level};
-use crate::metrics;
+use crate::metrics::{Counter, Requests};
 use crate::response;
 use crate::routing::Decision;
 
@@ -64,7 +65,7 @@ impl RequestFilter {
         }
         let config = Rc::clone(&self.config);
         if !config.routes.enforces() {
-            host.count(metrics::UNMATCHED);
+            host.count(Counter::Requests(Requests::Unmatched));
             return Verdict::Continue;
         }
         let grpc = has_header_prefix(&headers, "content-type", b"application/grpc");
@@ -74,11 +75,11 @@ impl RequestFilter {
         };
         let (service, capabilities) = match config.routes.decide(&line) {
             Decision::Free => {
-                host.count(metrics::FREE);
+                host.count(Counter::Requests(Requests::Free));
                 return Verdict::Continue;
             }
             Decision::Unmatched => {
-                host.count(metrics::UNMATCHED);
+                host.count(Counter::Requests(Requests::Unmatched));
                 return Verdict::Continue;
             }
             Decision::Deny => return self.deny(host, grpc),
@@ -106,7 +107,7 @@ impl RequestFilter {
 
     /// 400 or 414: the request line cannot be read one safe way.
     fn refuse(&self, host: &mut dyn Host, refusal: Refusal, grpc: bool) -> Verdict {
-        host.count(&metrics::refused(refusal.reason()));
+        host.count(Counter::Refused(refusal));
         if self.would_block(host, &format!("refuse ({})", refusal.message())) {
             return Verdict::Continue;
         }
@@ -117,7 +118,7 @@ impl RequestFilter {
 
     /// 404: no route, and `unmatched: deny`.
     fn deny(&self, host: &mut dyn Host, grpc: bool) -> Verdict {
-        host.count(metrics::DENIED);
+        host.count(Counter::Requests(Requests::Denied));
         if self.would_block(host, "deny (no route)") {
             return Verdict::Continue;
         }
@@ -128,7 +129,7 @@ impl RequestFilter {
     /// In a dry run, counts and logs what would have been blocked and lets it through.
     fn would_block(&self, host: &mut dyn Host, what: &str) -> bool {
         if self.config.dry_run {
-            host.count(metrics::DRY_RUN_WOULD_REJECT);
+            host.count(Counter::Requests(Requests::DryRunWouldReject));
             host.log(Level::Info, &format!("dry run: would {what}"));
         }
         self.config.dry_run
@@ -142,18 +143,20 @@ impl RequestFilter {
         credential: &Credential,
         verified: &Verified,
     ) {
-        host.count(metrics::ALLOWED);
-        if self.config.forward_aperture_headers {
-            // Aperture's proxy hands backends an `LSAT` and an `L402` Authorization line.
-            let token = format!(
-                "{}:{}",
-                to_base64(&credential.macaroon.encode()),
-                hex::encode(credential.preimage)
-            );
-            host.set_request_header(AUTHORIZATION, Some(format!("LSAT {token}").as_bytes()));
-            host.add_request_header(AUTHORIZATION, format!("L402 {token}").as_bytes());
-        } else if self.config.strip_credentials {
-            strip_l402_credentials(host, headers);
+        host.count(Counter::Requests(Requests::Allowed));
+        match self.config.credentials {
+            Credentials::Strip => strip_l402_credentials(host, headers),
+            Credentials::Keep => {}
+            Credentials::Aperture => {
+                // Aperture's proxy hands backends an `LSAT` and an `L402` Authorization line.
+                let token = format!(
+                    "{}:{}",
+                    to_base64(&credential.macaroon.encode()),
+                    hex::encode(credential.preimage)
+                );
+                host.set_request_header(AUTHORIZATION, Some(format!("LSAT {token}").as_bytes()));
+                host.add_request_header(AUTHORIZATION, format!("L402 {token}").as_bytes());
+            }
         }
         host.set_request_header(
             TOKEN_ID_HEADER,
@@ -170,8 +173,7 @@ impl RequestFilter {
         grpc: bool,
         rejection: &Rejection,
     ) -> Verdict {
-        let reason = rejection.reason();
-        host.count(&metrics::rejected(reason));
+        host.count(Counter::Rejected(rejection.kind()));
         if self.would_block(host, &format!("challenge ({service}): {rejection}")) {
             return Verdict::Continue;
         }
@@ -183,16 +185,18 @@ impl RequestFilter {
         // The canonical path: bounded by `max_path_bytes`, and without the query string, which
         // may carry the client's secrets and must not reach the service or its logs.
         let body = ChallengeRequest {
-            service,
-            method: line.method(),
-            path: line.path.strict(),
-            host: &line.host,
-            client_ip: client_ip.as_deref(),
-            reason,
+            service: service.into(),
+            method: line.method().into(),
+            path: line.path.strict().into(),
+            client_ip: client_ip.as_deref().map(Into::into),
+            reason: Some(rejection.reason().into()),
         };
         let body = match serde_json::to_vec(&body) {
             Ok(body) => body,
-            Err(e) => return self.fail(host, "dispatch", &format!("cannot encode callout: {e}")),
+            Err(e) => {
+                let why = format!("cannot encode callout: {e}");
+                return self.fail(host, FailureKind::Dispatch, &why);
+            }
         };
         match host.dispatch(&self.config.invoice_service, body) {
             Ok(token) => {
@@ -207,7 +211,7 @@ impl RequestFilter {
                 let cluster = &self.config.invoice_service.cluster;
                 self.fail(
                     host,
-                    "dispatch",
+                    FailureKind::Dispatch,
                     &format!("invoice service cluster `{cluster}` refused the call: {e:?}"),
                 )
             }
@@ -220,6 +224,7 @@ impl RequestFilter {
         host: &mut dyn Host,
         token: u32,
         headers: &Headers,
+        body_size: usize,
         body: Option<&[u8]>,
     ) {
         let (service, grpc) = match std::mem::replace(&mut self.state, State::Done) {
@@ -237,16 +242,16 @@ impl RequestFilter {
                 return;
             }
         };
-        match callout::interpret(headers, body) {
+        match callout::interpret(headers, body_size, body) {
             Outcome::Challenge {
                 challenge,
                 amount_msat,
             } => {
-                host.count(metrics::CHALLENGED);
+                host.count(Counter::Requests(Requests::Challenged));
                 host.send_response(response::challenge(&challenge, &service, amount_msat, grpc));
             }
             Outcome::RateLimited { retry_after } => {
-                host.count(metrics::RATE_LIMITED);
+                host.count(Counter::Requests(Requests::RateLimited));
                 host.send_response(response::rate_limited(&retry_after));
             }
             Outcome::Failed(failure) => {
@@ -258,10 +263,10 @@ impl RequestFilter {
     }
 
     /// No challenge could be had: 503, or with `fail_open` let the request through.
-    fn fail(&self, host: &mut dyn Host, kind: &str, why: &str) -> Verdict {
-        host.count(&metrics::callout_error(kind));
+    fn fail(&self, host: &mut dyn Host, kind: FailureKind, why: &str) -> Verdict {
+        host.count(Counter::CalloutError(kind));
         if self.config.fail_open {
-            host.count(metrics::FAIL_OPEN);
+            host.count(Counter::Requests(Requests::FailOpen));
             host.log(
                 Level::Warn,
                 &format!("fail_open: letting an unpaid request through: {why}"),

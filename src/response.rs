@@ -28,7 +28,7 @@ fn json_body(value: serde_json::Value) -> Vec<u8> {
 pub fn challenge(
     challenge: &Challenge,
     service: &str,
-    amount_msat: Option<u64>,
+    amount_msat: u64,
     grpc: bool,
 ) -> LocalResponse {
     let mut headers: Vec<(String, String)> = challenge

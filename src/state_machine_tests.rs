@@ -123,9 +123,8 @@ fn valid_token_continues_without_callout_and_forwards_identity() {
 fn aperture_headers_can_be_forwarded_instead() {
     let m = token("weather", None);
     let mut host = MemoryHost::request("GET", "/api/x", &[("authorization", &authorization(&m))]);
-    let mut filter = RequestFilter::new(config_with(
-        serde_json::json!({"forward_aperture_headers": true}),
-    ));
+    let mut filter =
+        RequestFilter::new(config_with(serde_json::json!({"credentials": "aperture"})));
     assert_eq!(filter.on_request_headers(&mut host), Verdict::Continue);
     let lines = host.header("authorization");
     assert_eq!(lines.len(), 2);
@@ -138,7 +137,13 @@ fn assert_challenged(host: &mut MemoryHost, filter: &mut RequestFilter, reason: 
     assert_eq!(cluster, "l402_invoicer");
     assert_eq!(body["reason"], reason);
     assert_eq!(body["client_ip"], "203.0.113.9");
-    filter.on_callout_response(host, 7, &challenge_answer(), Some(&challenge_body()));
+    respond(
+        filter,
+        host,
+        7,
+        &challenge_answer(),
+        Some(&challenge_body()),
+    );
     let sent = host.sent.as_ref().expect("a 402");
     assert_eq!(sent.status, 402);
     let www: Vec<_> = sent
@@ -226,7 +231,13 @@ fn grpc_request_gets_grpc_status_13_with_the_challenge() {
         &[("content-type", b"application/grpc+proto")],
     );
     let (mut filter, _) = run(&mut host);
-    filter.on_callout_response(&mut host, 7, &challenge_answer(), Some(&challenge_body()));
+    respond(
+        &mut filter,
+        &mut host,
+        7,
+        &challenge_answer(),
+        Some(&challenge_body()),
+    );
     let sent = host.sent.unwrap();
     assert_eq!(sent.status, 200);
     assert_eq!(sent.header("grpc-status"), Some("13"));
@@ -266,7 +277,7 @@ fn invoice_service_faults_are_503_and_never_forward() {
     for (headers, body, kind) in faults {
         let mut host = MemoryHost::request("GET", "/api/x", &[]);
         let (mut filter, _) = run(&mut host);
-        filter.on_callout_response(&mut host, 7, &headers, body.as_deref());
+        respond(&mut filter, &mut host, 7, &headers, body.as_deref());
         let sent = host
             .sent
             .as_ref()
@@ -300,7 +311,7 @@ fn rate_limit_passes_through_as_429_with_retry_after() {
         (":status".into(), b"429".to_vec()),
         ("retry-after".into(), b"30".to_vec()),
     ];
-    filter.on_callout_response(&mut host, 7, &headers, None);
+    respond(&mut filter, &mut host, 7, &headers, None);
     let sent = host.sent.unwrap();
     assert_eq!((sent.status, sent.header("retry-after")), (429, Some("30")));
 }
@@ -310,7 +321,8 @@ fn fail_open_lets_the_request_through_on_faults_only() {
     let mut filter = RequestFilter::new(config_with(serde_json::json!({"fail_open": true})));
     let mut host = MemoryHost::request("GET", "/api/x", &[]);
     assert_eq!(filter.on_request_headers(&mut host), Verdict::Pause);
-    filter.on_callout_response(
+    respond(
+        &mut filter,
         &mut host,
         7,
         &vec![(":status".into(), b"503".to_vec())],
@@ -322,7 +334,13 @@ fn fail_open_lets_the_request_through_on_faults_only() {
     let mut filter = RequestFilter::new(config_with(serde_json::json!({"fail_open": true})));
     let mut host = MemoryHost::request("GET", "/api/x", &[]);
     filter.on_request_headers(&mut host);
-    filter.on_callout_response(&mut host, 7, &challenge_answer(), Some(&challenge_body()));
+    respond(
+        &mut filter,
+        &mut host,
+        7,
+        &challenge_answer(),
+        Some(&challenge_body()),
+    );
     assert_eq!(
         host.sent.unwrap().status,
         402,
@@ -343,9 +361,21 @@ fn dry_run_verifies_and_logs_but_never_blocks() {
 fn a_stale_callout_answer_is_ignored() {
     let mut host = MemoryHost::request("GET", "/api/x", &[]);
     let (mut filter, _) = run(&mut host);
-    filter.on_callout_response(&mut host, 99, &challenge_answer(), Some(&challenge_body()));
+    respond(
+        &mut filter,
+        &mut host,
+        99,
+        &challenge_answer(),
+        Some(&challenge_body()),
+    );
     assert!(host.sent.is_none() && !host.resumed);
-    filter.on_callout_response(&mut host, 7, &challenge_answer(), Some(&challenge_body()));
+    respond(
+        &mut filter,
+        &mut host,
+        7,
+        &challenge_answer(),
+        Some(&challenge_body()),
+    );
     assert_eq!(host.sent.as_ref().unwrap().status, 402);
 }
 
@@ -405,7 +435,13 @@ fn a_long_query_string_is_fine_and_never_leaves_the_filter() {
     assert_eq!(verdict, Verdict::Pause);
     let (_, body) = &host.dispatched[0];
     assert_eq!(body["path"], "/api/x");
-    filter.on_callout_response(&mut host, 7, &challenge_answer(), Some(&challenge_body()));
+    respond(
+        &mut filter,
+        &mut host,
+        7,
+        &challenge_answer(),
+        Some(&challenge_body()),
+    );
     assert!(!host.logs.borrow().iter().any(|l| l.contains("s3cret")));
 }
 
@@ -416,8 +452,8 @@ fn callout_carries_the_canonical_request_line() {
     run(&mut host);
     let (_, body) = &host.dispatched[0];
     assert_eq!(body["path"], "/api/x");
-    assert_eq!(body["host"], "api.example.com");
     assert_eq!(body["method"], "GET");
+    assert_eq!(body["reason"], "missing");
 }
 
 #[test]
@@ -529,8 +565,7 @@ fn every_l402_credential_is_stripped_and_other_schemes_kept() {
 #[test]
 fn credentials_are_kept_when_stripping_is_off() {
     let m = token("weather", None);
-    let mut filter =
-        RequestFilter::new(config_with(serde_json::json!({"strip_credentials": false})));
+    let mut filter = RequestFilter::new(config_with(serde_json::json!({"credentials": "keep"})));
     let mut host = MemoryHost::request(
         "GET",
         "/api/x",
@@ -557,4 +592,24 @@ fn a_listener_without_paid_routes_lets_everything_through() {
     host.headers[1].1 = b"/\xff".to_vec();
     assert_eq!(filter.on_request_headers(&mut host), Verdict::Continue);
     assert!(host.sent.is_none());
+}
+
+/// The callout answer, as the adapter hands it over (a body it read, with its size).
+fn respond(
+    filter: &mut RequestFilter,
+    host: &mut MemoryHost,
+    token: u32,
+    headers: &Headers,
+    body: Option<&[u8]>,
+) {
+    filter.on_callout_response(host, token, headers, body.map_or(0, <[u8]>::len), body);
+}
+
+#[test]
+fn an_oversized_answer_is_its_own_failure_and_503() {
+    let mut host = MemoryHost::request("GET", "/api/x", &[]);
+    let (mut filter, _) = run(&mut host);
+    filter.on_callout_response(&mut host, 7, &challenge_answer(), 1 << 20, None);
+    assert_eq!(host.sent.as_ref().unwrap().status, 503);
+    assert!(host.counted("l402_callout_errors_too_large"));
 }

@@ -10,68 +10,34 @@ pub use host::canonical_host;
 pub use path::{canonical_path, CanonicalPath, EscapedSlashes};
 
 use crate::host::Headers;
+use crate::labels::labelled;
 
-/// Why a request line was refused. `reason()` is the metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    PathMissing,
-    PathNotOriginForm,
-    PathTooLong,
-    PathNotVisibleAscii,
-    PathBadEscape,
-    PathEscapedControl,
-    PathEscapesNotUtf8,
-    PathEscapedSlash,
-    PathDoubleEncoded,
-    PathFragment,
-    HostMissing,
-    HostInvalid,
-    MethodInvalid,
-    /// The readings of the path lead to different paid routes: no one token can be asked for.
-    Ambiguous,
+labelled! {
+    /// Why a request line was refused. `label()` names its counter.
+    pub enum Refusal {
+        PathMissing => "path_missing",
+        PathNotOriginForm => "path_not_origin_form",
+        PathTooLong => "path_too_long",
+        PathNotVisibleAscii => "path_not_visible_ascii",
+        PathBadEscape => "path_bad_escape",
+        PathEscapedControl => "path_escaped_control",
+        PathEscapesNotUtf8 => "path_escapes_not_utf8",
+        PathEscapedSlash => "path_escaped_slash",
+        PathDoubleEncoded => "path_double_encoded",
+        PathFragment => "path_fragment",
+        HostMissing => "host_missing",
+        HostInvalid => "host_invalid",
+        MethodInvalid => "method_invalid",
+        /// The readings of the path lead to different paid routes: no one token can be asked for.
+        Ambiguous => "ambiguous_path",
+    }
 }
 
 impl Refusal {
-    pub const ALL: [Refusal; 14] = [
-        Self::PathMissing,
-        Self::PathNotOriginForm,
-        Self::PathTooLong,
-        Self::PathNotVisibleAscii,
-        Self::PathBadEscape,
-        Self::PathEscapedControl,
-        Self::PathEscapesNotUtf8,
-        Self::PathEscapedSlash,
-        Self::PathDoubleEncoded,
-        Self::PathFragment,
-        Self::HostMissing,
-        Self::HostInvalid,
-        Self::MethodInvalid,
-        Self::Ambiguous,
-    ];
-
     pub fn status(self) -> u32 {
         match self {
             Self::PathTooLong => 414,
             _ => 400,
-        }
-    }
-
-    pub fn reason(self) -> &'static str {
-        match self {
-            Self::PathMissing => "path_missing",
-            Self::PathNotOriginForm => "path_not_origin_form",
-            Self::PathTooLong => "path_too_long",
-            Self::PathNotVisibleAscii => "path_not_visible_ascii",
-            Self::PathBadEscape => "path_bad_escape",
-            Self::PathEscapedControl => "path_escaped_control",
-            Self::PathEscapesNotUtf8 => "path_escapes_not_utf8",
-            Self::PathEscapedSlash => "path_escaped_slash",
-            Self::PathDoubleEncoded => "path_double_encoded",
-            Self::PathFragment => "path_fragment",
-            Self::HostMissing => "host_missing",
-            Self::HostInvalid => "host_invalid",
-            Self::MethodInvalid => "method_invalid",
-            Self::Ambiguous => "ambiguous_path",
         }
     }
 
@@ -405,7 +371,7 @@ mod tests {
 
     #[test]
     fn every_refusal_has_a_distinct_label() {
-        let mut labels: Vec<_> = Refusal::ALL.iter().map(|r| r.reason()).collect();
+        let mut labels: Vec<_> = Refusal::ALL.iter().map(|r| r.label()).collect();
         labels.sort_unstable();
         labels.dedup();
         assert_eq!(labels.len(), Refusal::ALL.len());

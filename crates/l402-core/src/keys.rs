@@ -150,6 +150,8 @@ impl KeyRing {
 /// Why [`KeyRing::from_env`] refused the master secrets; `index` is the position in the list given.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum EnvKeyError {
+    #[error("at least one master key is required")]
+    None,
     #[error("environment variable `{var}` is not set")]
     NotSet { index: usize, var: String },
     #[error("environment variable `{var}` is not hex")]
@@ -158,24 +160,46 @@ pub enum EnvKeyError {
     Ring(#[from] KeyError),
 }
 
+impl EnvKeyError {
+    /// The configuration field at fault (`keys[1].env` or `keys`), the same in every
+    /// configuration that lists [`KeySpec`]s under `keys`.
+    pub fn field(&self) -> String {
+        match self {
+            Self::NotSet { index, .. } | Self::NotHex { index, .. } => format!("keys[{index}].env"),
+            Self::None | Self::Ring(_) => "keys".into(),
+        }
+    }
+}
+
+/// A master secret as every configuration names it: `{"id": 1, "env": "L402_MASTER_KEY_1"}`. The
+/// secret is the hex value of the environment variable, so no configuration file holds one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Deserialize),
+    serde(deny_unknown_fields)
+)]
+pub struct KeySpec {
+    pub id: u32,
+    pub env: String,
+}
+
 impl KeyRing {
-    /// Master secrets named by environment variables holding hex, the way both the filter and the
-    /// invoice service are configured, so neither configuration file ever holds a secret.
-    pub fn from_env<'a>(
-        keys: impl IntoIterator<Item = (u32, &'a str)>,
+    /// The ring of the master secrets `specs` name; `env` reads an environment variable.
+    pub fn from_env(
+        specs: &[KeySpec],
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, EnvKeyError> {
-        let mut secrets = Vec::new();
-        for (index, (id, var)) in keys.into_iter().enumerate() {
-            let value = env(var).ok_or_else(|| EnvKeyError::NotSet {
-                index,
-                var: var.to_string(),
-            })?;
-            let secret = hex::decode(value.trim()).map_err(|_| EnvKeyError::NotHex {
-                index,
-                var: var.to_string(),
-            })?;
-            secrets.push((KeyId(id), secret));
+        if specs.is_empty() {
+            return Err(EnvKeyError::None);
+        }
+        let mut secrets = Vec::with_capacity(specs.len());
+        for (index, spec) in specs.iter().enumerate() {
+            let var = || spec.env.clone();
+            let value = env(&spec.env).ok_or_else(|| EnvKeyError::NotSet { index, var: var() })?;
+            let secret =
+                hex::decode(value.trim()).map_err(|_| EnvKeyError::NotHex { index, var: var() })?;
+            secrets.push((KeyId(spec.id), secret));
         }
         Ok(Self::new(secrets)?)
     }
@@ -291,9 +315,13 @@ mod tests {
             "B" => Some("zz-secret".to_string()),
             _ => None,
         };
-        let ring = KeyRing::from_env([(1, "A")], &env).unwrap();
+        let spec = |id, env: &str| KeySpec {
+            id,
+            env: env.into(),
+        };
+        let ring = KeyRing::from_env(&[spec(1, "A")], &env).unwrap();
         assert!(ring.contains(KeyId(1)));
-        let missing = KeyRing::from_env([(1, "A"), (2, "C")], &env).unwrap_err();
+        let missing = KeyRing::from_env(&[spec(1, "A"), spec(2, "C")], &env).unwrap_err();
         assert_eq!(
             missing,
             EnvKeyError::NotSet {
@@ -301,10 +329,13 @@ mod tests {
                 var: "C".into()
             }
         );
-        let bad = KeyRing::from_env([(2, "B")], &env).unwrap_err();
+        assert_eq!(missing.field(), "keys[1].env");
+        let bad = KeyRing::from_env(&[spec(2, "B")], &env).unwrap_err();
         assert_eq!(bad.to_string(), "environment variable `B` is not hex");
         assert!(!bad.to_string().contains("secret"));
-        let dup = KeyRing::from_env([(1, "A"), (1, "A")], &env).unwrap_err();
+        let dup = KeyRing::from_env(&[spec(1, "A"), spec(1, "A")], &env).unwrap_err();
         assert_eq!(dup, EnvKeyError::Ring(KeyError::DuplicateKeyId(KeyId(1))));
+        assert_eq!(dup.field(), "keys");
+        assert_eq!(KeyRing::from_env(&[], &env).unwrap_err().field(), "keys");
     }
 }

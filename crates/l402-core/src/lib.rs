@@ -9,6 +9,8 @@
 
 pub mod caveat;
 pub mod challenge;
+#[cfg(feature = "serde")]
+pub mod contract;
 pub mod credentials;
 mod crypto;
 pub mod encoding;
@@ -17,12 +19,15 @@ pub mod keys;
 pub mod limits;
 pub mod macaroon;
 pub mod mint;
+pub mod names;
 pub mod verifier;
 
 pub use caveat::{Caveat, CaveatError};
 pub use challenge::{Challenge, ChallengeError};
 pub use credentials::{Credential, CredentialError};
 pub use identifier::{Identifier, IdentifierError, TokenId};
-pub use keys::{EnvKeyError, KeyError, KeyId, KeyRing, RevocationList, RootKey, RootKeySource};
+pub use keys::{
+    EnvKeyError, KeyError, KeyId, KeyRing, KeySpec, RevocationList, RootKey, RootKeySource,
+};
 pub use macaroon::{DecodeError, Macaroon, RawCaveat};
-pub use verifier::{Rejection, Requirement, Verified, Verifier};
+pub use verifier::{Reason, Rejection, Requirement, Verified, Verifier};

@@ -32,24 +32,65 @@ pub enum Rejection {
     Caveat(#[from] CaveatError),
 }
 
+/// Declares [`Reason`] with its label and the list of all of them from one table, so a new reason
+/// cannot be left out of the list (the filter defines a counter for each up front).
+macro_rules! reasons {
+    ($($variant:ident => $label:literal,)*) => {
+        /// Why a credential was rejected, in a few stable kinds: the label of metrics and logs.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Reason {
+            $($variant,)*
+        }
+
+        impl Reason {
+            pub const ALL: &'static [Reason] = &[$(Self::$variant,)*];
+
+            pub fn label(self) -> &'static str {
+                match self {
+                    $(Self::$variant => $label,)*
+                }
+            }
+        }
+    };
+}
+
+reasons! {
+    Missing => "missing",
+    Malformed => "malformed",
+    UnsupportedVersion => "unsupported_version",
+    PreimageMismatch => "preimage_mismatch",
+    Revoked => "revoked",
+    UnknownKey => "unknown_key",
+    ThirdPartyCaveat => "third_party_caveat",
+    BadSignature => "bad_signature",
+    WrongService => "wrong_service",
+    Expired => "expired",
+    MissingCapability => "missing_capability",
+    InvalidCaveat => "invalid_caveat",
+}
+
 impl Rejection {
+    pub fn kind(&self) -> Reason {
+        match self {
+            Self::Credential(CredentialError::Missing) => Reason::Missing,
+            Self::Credential(_) => Reason::Malformed,
+            Self::Identifier(IdentifierError::UnsupportedVersion(_)) => Reason::UnsupportedVersion,
+            Self::Identifier(_) => Reason::Malformed,
+            Self::PreimageMismatch => Reason::PreimageMismatch,
+            Self::Revoked => Reason::Revoked,
+            Self::Key(_) => Reason::UnknownKey,
+            Self::ThirdPartyCaveat => Reason::ThirdPartyCaveat,
+            Self::BadSignature => Reason::BadSignature,
+            Self::Caveat(CaveatError::ServiceNotAllowed(_)) => Reason::WrongService,
+            Self::Caveat(CaveatError::Expired) => Reason::Expired,
+            Self::Caveat(CaveatError::MissingCapability(_)) => Reason::MissingCapability,
+            Self::Caveat(_) => Reason::InvalidCaveat,
+        }
+    }
+
     /// A short stable label, for metrics and logs.
     pub fn reason(&self) -> &'static str {
-        match self {
-            Self::Credential(CredentialError::Missing) => "missing",
-            Self::Credential(_) => "malformed",
-            Self::Identifier(IdentifierError::UnsupportedVersion(_)) => "unsupported_version",
-            Self::Identifier(_) => "malformed",
-            Self::PreimageMismatch => "preimage_mismatch",
-            Self::Revoked => "revoked",
-            Self::Key(_) => "unknown_key",
-            Self::ThirdPartyCaveat => "third_party_caveat",
-            Self::BadSignature => "bad_signature",
-            Self::Caveat(CaveatError::ServiceNotAllowed(_)) => "wrong_service",
-            Self::Caveat(CaveatError::Expired) => "expired",
-            Self::Caveat(CaveatError::MissingCapability(_)) => "missing_capability",
-            Self::Caveat(_) => "invalid_caveat",
-        }
+        self.kind().label()
     }
 }
 
@@ -109,5 +150,18 @@ impl Verifier {
         }
         caveat::check(macaroon.first_party_caveats(), req)?;
         Ok(Verified { identifier })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_have_distinct_labels() {
+        let mut labels: Vec<_> = Reason::ALL.iter().map(|r| r.label()).collect();
+        labels.sort_unstable();
+        labels.dedup();
+        assert_eq!(labels.len(), Reason::ALL.len());
     }
 }

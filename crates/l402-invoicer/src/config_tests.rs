@@ -1,6 +1,7 @@
 use std::path::Path;
+use std::time::Duration;
 
-use l402_core::Macaroon;
+use l402_core::{KeyId, Macaroon};
 
 use super::*;
 

@@ -9,14 +9,15 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
+use l402_core::contract::{ChallengeRequest, CHALLENGE_PATH};
 use serde_json::json;
 
-use crate::issue::{ChallengeRequest, IssueError, Issuer};
+use crate::issue::{IssueError, Issuer};
 use crate::lnd::InvoiceBackend;
 
 pub fn router<B: InvoiceBackend>(issuer: Arc<Issuer<B>>, max_body_bytes: usize) -> Router {
     Router::new()
-        .route("/v1/challenges", post(challenge::<B>))
+        .route(CHALLENGE_PATH, post(challenge::<B>))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz::<B>))
         .route("/metrics", get(metrics::<B>))
@@ -52,7 +53,7 @@ async fn challenge<B: InvoiceBackend>(
     response
 }
 
-async fn issue<B: InvoiceBackend>(issuer: &Issuer<B>, request: &ChallengeRequest) -> Response {
+async fn issue<B: InvoiceBackend>(issuer: &Issuer<B>, request: &ChallengeRequest<'_>) -> Response {
     match issuer.issue(request).await {
         Ok(answer) => {
             tracing::info!(

@@ -3,60 +3,19 @@
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use l402_core::contract::{ChallengeAnswer, ChallengeRequest};
 use l402_core::encoding::to_base64;
 use l402_core::mint::{aperture_caveats, mint_derived};
-use serde::{Deserialize, Serialize};
+use l402_core::{KeyId, KeyRing, KeySpec};
+use serde::Deserialize;
 use thiserror::Error;
 
-use crate::config::Minting;
+use crate::config_error::{field, ConfigError};
 use crate::invoice_check::check_invoice;
 use crate::lnd::{BackendError, InvoiceBackend, InvoiceRequest};
 use crate::metrics::Metrics;
 use crate::pricing::Catalog;
 use crate::ratelimit::{parse_client_ip, Limited, RateLimiter};
-
-/// The filter's callout body. Unknown fields are ignored so either side can grow.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ChallengeRequest {
-    pub service: String,
-    #[serde(default)]
-    pub method: String,
-    #[serde(default)]
-    pub path: String,
-    #[serde(default)]
-    pub host: Option<String>,
-    #[serde(default)]
-    pub client_ip: Option<String>,
-    #[serde(default)]
-    pub reason: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ChallengeResponse {
-    /// Standard base64 of the binary (V2) macaroon, as it goes into `WWW-Authenticate`.
-    pub macaroon: String,
-    pub invoice: String,
-    /// Hex, as lnd and block explorers show it.
-    pub payment_hash: String,
-    pub amount_msat: u64,
-    /// Unix seconds when the invoice expires.
-    pub expires_at: i64,
-    /// Hex; the filter forwards it to the upstream as `x-l402-token-id` once paid.
-    pub token_id: String,
-    /// Unix seconds when the token stops working, if it does.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub valid_until: Option<i64>,
-}
-
-impl ChallengeRequest {
-    /// The path without a query string. The filter sends none; another caller might, and a
-    /// query may carry the client's secrets, which must not reach pricing or the logs.
-    pub fn path_only(&self) -> &str {
-        self.path
-            .split_once('?')
-            .map_or(&self.path, |(path, _)| path)
-    }
-}
 
 #[derive(Debug, Error)]
 pub enum IssueError {
@@ -82,11 +41,14 @@ pub struct Issuer<B> {
 }
 
 impl<B: InvoiceBackend> Issuer<B> {
-    pub async fn issue(&self, request: &ChallengeRequest) -> Result<ChallengeResponse, IssueError> {
+    pub async fn issue(
+        &self,
+        request: &ChallengeRequest<'_>,
+    ) -> Result<ChallengeAnswer, IssueError> {
         let service = self
             .catalog
             .get(&request.service)
-            .ok_or_else(|| IssueError::UnknownService(request.service.clone()))?;
+            .ok_or_else(|| IssueError::UnknownService(request.service.to_string()))?;
         let client = request.client_ip.as_deref().and_then(parse_client_ip);
         if client.is_none() {
             self.metrics.unknown_client();
@@ -127,7 +89,7 @@ impl<B: InvoiceBackend> Issuer<B> {
         )
         .map_err(|e| IssueError::Mint(e.to_string()))?;
         self.metrics.challenge_issued(&service.name, amount_msat);
-        Ok(ChallengeResponse {
+        Ok(ChallengeAnswer {
             macaroon: to_base64(&macaroon.encode()),
             invoice: created.payment_request,
             payment_hash: hex::encode(created.r_hash),
@@ -137,6 +99,60 @@ impl<B: InvoiceBackend> Issuer<B> {
             valid_until: grant.valid_until,
         })
     }
+}
+
+#[derive(Debug, Clone)]
+pub struct Minting {
+    pub ring: KeyRing,
+    /// The master secret new tokens are minted under; the others stay live in the filter.
+    pub key_id: KeyId,
+}
+
+// The `[invoice]` section, and `keys` with `mint_key_id`.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct InvoiceSection {
+    expiry_seconds: u32,
+}
+
+impl Default for InvoiceSection {
+    fn default() -> Self {
+        Self {
+            expiry_seconds: 3600,
+        }
+    }
+}
+
+impl InvoiceSection {
+    /// The invoice expiry in seconds.
+    pub fn compile(self) -> Result<u32, ConfigError> {
+        let seconds = self.expiry_seconds;
+        if !(60..=7 * 24 * 3600).contains(&seconds) {
+            return Err(field(
+                "invoice.expiry_seconds",
+                "must be between 60 and 604800",
+            ));
+        }
+        Ok(seconds)
+    }
+}
+
+pub fn compile_minting(
+    keys: &[KeySpec],
+    mint_key_id: Option<u32>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Minting, ConfigError> {
+    let ring = KeyRing::from_env(keys, env).map_err(|e| field(e.field(), e.to_string()))?;
+    // Newest secret by default: rotating means adding a key with a higher id.
+    let key_id = KeyId(mint_key_id.unwrap_or_else(|| keys.iter().map(|k| k.id).max().unwrap_or(0)));
+    if !ring.contains(key_id) {
+        return Err(field(
+            "mint_key_id",
+            format!("no key with id {key_id} in `keys`"),
+        ));
+    }
+    Ok(Minting { ring, key_id })
 }
 
 pub fn unix_now() -> i64 {

@@ -133,18 +133,17 @@ fn issuer(mode: Mode, per_client_burst: u32) -> Issuer<FakeLnd> {
     }
 }
 
-fn request(service: &str, path: &str) -> ChallengeRequest {
+fn request<'a>(service: &'a str, path: &'a str) -> ChallengeRequest<'a> {
     ChallengeRequest {
         service: service.into(),
         method: "GET".into(),
         path: path.into(),
-        host: Some("api.example".into()),
         client_ip: Some("198.51.100.7:5000".into()),
         reason: Some("missing".into()),
     }
 }
 
-fn verify(issuer: &Issuer<FakeLnd>, answer: &ChallengeResponse, capabilities: &[String]) {
+fn verify(issuer: &Issuer<FakeLnd>, answer: &ChallengeAnswer, capabilities: &[String]) {
     let macaroon =
         Macaroon::decode(&l402_core::encoding::from_base64(answer.macaroon.as_bytes()).unwrap())
             .unwrap()

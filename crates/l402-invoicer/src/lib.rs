@@ -5,6 +5,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 pub mod config;
+pub mod config_error;
 pub mod connections;
 pub mod http;
 pub mod invoice_check;

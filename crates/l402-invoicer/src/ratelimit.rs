@@ -11,6 +11,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use serde::Deserialize;
+
+use crate::config_error::{field, ConfigError};
+
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BucketConfig {
     pub burst: u32,
@@ -186,6 +190,80 @@ pub fn network_of(ip: IpAddr) -> IpAddr {
             let s = v6.segments();
             IpAddr::V6(Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0))
         }
+    }
+}
+
+// The `[rate_limit]` section.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitSection {
+    per_client: BucketSection,
+    unknown_client: BucketSection,
+    global: BucketSection,
+    max_tracked_clients: usize,
+}
+
+impl Default for RateLimitSection {
+    fn default() -> Self {
+        Self {
+            per_client: BucketSection {
+                burst: 20,
+                per_second: 1.0,
+            },
+            unknown_client: BucketSection {
+                burst: 20,
+                per_second: 1.0,
+            },
+            global: BucketSection {
+                burst: 200,
+                per_second: 50.0,
+            },
+            max_tracked_clients: 100_000,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BucketSection {
+    burst: u32,
+    per_second: f64,
+}
+
+impl RateLimitSection {
+    pub fn compile(self) -> Result<RateLimits, ConfigError> {
+        let raw = self;
+        let bucket = |name: &str, b: &BucketSection| {
+            if b.burst == 0 {
+                return Err(field(
+                    format!("rate_limit.{name}.burst"),
+                    "must be at least 1",
+                ));
+            }
+            if !(b.per_second.is_finite() && b.per_second > 0.0) {
+                return Err(field(
+                    format!("rate_limit.{name}.per_second"),
+                    "must be a positive number",
+                ));
+            }
+            Ok(BucketConfig {
+                burst: b.burst,
+                per_second: b.per_second,
+            })
+        };
+        if raw.max_tracked_clients == 0 {
+            return Err(field(
+                "rate_limit.max_tracked_clients",
+                "must be at least 1",
+            ));
+        }
+        Ok(RateLimits {
+            per_client: bucket("per_client", &raw.per_client)?,
+            unknown_client: bucket("unknown_client", &raw.unknown_client)?,
+            global: bucket("global", &raw.global)?,
+            max_tracked_clients: raw.max_tracked_clients,
+        })
     }
 }
 

@@ -1,12 +1,15 @@
 //! Running the service: wire the parts together, serve, and shut down gracefully.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use serde::Deserialize;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::connections::{fit_to_descriptor_limit, serve};
+use crate::config_error::{field, ConfigError};
+use crate::connections::{fit_to_descriptor_limit, serve, ConnectionLimits};
 use crate::issue::Issuer;
 use crate::lnd::rest::LndRest;
 use crate::metrics::Metrics;
@@ -71,5 +74,84 @@ async fn shutdown_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         () = terminate => {}
+    }
+}
+
+// The `[server]` section.
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSection {
+    listen: String,
+    max_body_bytes: usize,
+    shutdown_grace_seconds: u64,
+    max_connections: usize,
+    header_read_timeout_ms: u64,
+    max_header_bytes: usize,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8402".into(),
+            max_body_bytes: 8 * 1024,
+            shutdown_grace_seconds: 10,
+            max_connections: 1024,
+            header_read_timeout_ms: 30_000,
+            max_header_bytes: 16 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Server {
+    pub listen: SocketAddr,
+    pub max_body_bytes: usize,
+    pub shutdown_grace: Duration,
+    pub connections: ConnectionLimits,
+}
+
+impl ServerSection {
+    pub fn compile(self) -> Result<Server, ConfigError> {
+        let raw = self;
+        let listen = raw
+            .listen
+            .parse()
+            .map_err(|_| field("server.listen", "must be IP:PORT, such as 127.0.0.1:8402"))?;
+        if !(256..=1024 * 1024).contains(&raw.max_body_bytes) {
+            return Err(field(
+                "server.max_body_bytes",
+                "must be between 256 and 1048576",
+            ));
+        }
+        if !(1..=1_000_000).contains(&raw.max_connections) {
+            return Err(field(
+                "server.max_connections",
+                "must be between 1 and 1000000",
+            ));
+        }
+        if !(100..=300_000).contains(&raw.header_read_timeout_ms) {
+            return Err(field(
+                "server.header_read_timeout_ms",
+                "must be between 100 and 300000",
+            ));
+        }
+        // hyper's read buffer cannot be smaller than 8 KiB.
+        if !(8192..=1024 * 1024).contains(&raw.max_header_bytes) {
+            return Err(field(
+                "server.max_header_bytes",
+                "must be between 8192 and 1048576",
+            ));
+        }
+        Ok(Server {
+            listen,
+            max_body_bytes: raw.max_body_bytes,
+            shutdown_grace: Duration::from_secs(raw.shutdown_grace_seconds),
+            connections: ConnectionLimits {
+                max_connections: raw.max_connections,
+                header_read_timeout: Duration::from_millis(raw.header_read_timeout_ms),
+                max_header_bytes: raw.max_header_bytes,
+            },
+        })
     }
 }

@@ -1,8 +1,11 @@
 //! The Lightning node behind the service. [`InvoiceBackend`] is what the service needs from one;
 //! [`rest::LndRest`] is lnd over REST. CLN or LNbits would be further implementations.
 
+pub mod config;
 pub mod rest;
 pub mod tls;
+
+pub use config::Lnd;
 
 use std::future::Future;
 

@@ -3,6 +3,10 @@
 
 use l402_core::mint::Grant;
 
+mod config;
+
+pub use config::{compile_catalog, ServiceSection};
+
 /// A priced override. The first matching one in configuration order wins.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PriceOverride {
