@@ -6,12 +6,12 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use l402_core::contract::{ChallengeAnswer, ChallengeRequest};
 use l402_core::encoding::to_base64;
 use l402_core::mint::{aperture_caveats, mint_derived};
-use l402_core::{KeyId, KeyRing, KeySpec};
+use l402_core::{KeyError, KeyId, KeyRing, KeySpec};
 use serde::Deserialize;
 use thiserror::Error;
 
 use crate::config_error::{field, ConfigError};
-use crate::invoice_check::check_invoice;
+use crate::invoice_check::{check_invoice, Mismatch};
 use crate::lnd::{BackendError, InvoiceBackend, InvoiceRequest};
 use crate::metrics::Metrics;
 use crate::pricing::Catalog;
@@ -26,9 +26,11 @@ pub enum IssueError {
     #[error(transparent)]
     Backend(#[from] BackendError),
     #[error("lnd returned an invoice that does not match: {0}")]
-    InvoiceMismatch(String),
+    InvoiceMismatch(#[from] Mismatch),
     #[error("cannot mint: {0}")]
-    Mint(String),
+    Mint(#[from] KeyError),
+    #[error("cannot mint: no randomness for the token id: {0}")]
+    Random(getrandom::Error),
 }
 
 pub struct Issuer<B> {
@@ -67,10 +69,7 @@ impl<B: InvoiceBackend> Issuer<B> {
             memo: service.memo.clone(),
             expiry_seconds: self.invoice_expiry_seconds,
         };
-        let started = Instant::now();
-        let created = self.backend.create_invoice(&invoice_request).await;
-        self.metrics.lnd_call("add_invoice", started.elapsed());
-        let created = created.inspect_err(|e| self.metrics.lnd_error(e.kind()))?;
+        let created = self.backend.create_invoice(&invoice_request).await?;
         check_invoice(&created.payment_request, &created.r_hash, amount_msat).map_err(|e| {
             self.metrics.lnd_error("bad_response");
             IssueError::InvoiceMismatch(e)
@@ -79,15 +78,14 @@ impl<B: InvoiceBackend> Issuer<B> {
         let now = unix_now();
         let grant = service.grant(&offer, now);
         let mut random = [0u8; 28];
-        getrandom::fill(&mut random).map_err(|e| IssueError::Mint(e.to_string()))?;
+        getrandom::fill(&mut random).map_err(IssueError::Random)?;
         let (macaroon, identifier) = mint_derived(
             &self.minting.ring,
             self.minting.key_id,
             random,
             created.r_hash,
             &aperture_caveats(&grant),
-        )
-        .map_err(|e| IssueError::Mint(e.to_string()))?;
+        )?;
         self.metrics.challenge_issued(&service.name, amount_msat);
         Ok(ChallengeAnswer {
             macaroon: to_base64(&macaroon.encode()),

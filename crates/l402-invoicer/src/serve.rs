@@ -11,31 +11,43 @@ use crate::config::Config;
 use crate::config_error::{field, ConfigError};
 use crate::connections::{fit_to_descriptor_limit, serve, ConnectionLimits};
 use crate::issue::Issuer;
-use crate::lnd::rest::LndRest;
+use crate::lnd::rest::{ClientError, LndRest};
+use crate::lnd::Metered;
 use crate::metrics::Metrics;
 use crate::ratelimit::RateLimiter;
 
-pub fn issuer(config: &Config) -> Result<Issuer<LndRest>, String> {
+/// Why the service could not start serving.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Lnd(#[from] ClientError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+pub fn issuer(config: &Config) -> Result<Issuer<Metered<LndRest>>, ClientError> {
+    let metrics = Arc::new(Metrics::default());
     Ok(Issuer {
-        backend: LndRest::new(&config.lnd)?,
+        backend: Metered::new(LndRest::new(&config.lnd)?, metrics.clone()),
         catalog: config.catalog.clone(),
         minting: config.minting.clone(),
         invoice_expiry_seconds: config.invoice_expiry_seconds,
         limiter: RateLimiter::new(config.rate_limits, Instant::now()),
-        metrics: Arc::new(Metrics::default()),
+        metrics,
     })
 }
 
 /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish for up to the
 /// configured grace period.
-pub async fn run(config: Config) -> Result<(), String> {
+pub async fn run(config: Config) -> Result<(), ServeError> {
     let issuer = Arc::new(issuer(&config)?);
-    let listener = TcpListener::bind(config.server.listen)
-        .await
-        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
-    let address = listener
-        .local_addr()
-        .map_err(|e| format!("cannot read the listening address: {e}"))?;
+    let address = config.server.listen;
+    let listen_error = |source| ServeError::Listen { address, source };
+    let listener = TcpListener::bind(address).await.map_err(listen_error)?;
+    let address = listener.local_addr().map_err(listen_error)?;
     tracing::info!(
         %address,
         lnd = %config.lnd.rest_url,

@@ -92,7 +92,7 @@ impl LndSection {
             )
         })?;
         crate::lnd::tls::pinned_certificate(&tls_cert_pem)
-            .map_err(|problem| field("lnd.tls_cert_path", problem))?;
+            .map_err(|problem| field("lnd.tls_cert_path", problem.to_string()))?;
         let macaroon = lnd_macaroon(raw.macaroon_path.as_deref(), base, env)?;
         for (name, ms) in [
             ("lnd.connect_timeout_ms", raw.connect_timeout_ms),

@@ -2,10 +2,12 @@
 //! [`rest::LndRest`] is lnd over REST. CLN or LNbits would be further implementations.
 
 pub mod config;
+pub mod metered;
 pub mod rest;
 pub mod tls;
 
 pub use config::Lnd;
+pub use metered::Metered;
 
 use std::future::Future;
 

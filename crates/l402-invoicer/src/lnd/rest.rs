@@ -20,6 +20,15 @@ const MAX_ERROR_MESSAGE: usize = 200;
 const GRPC_PERMISSION_DENIED: i64 = 7;
 const GRPC_UNAUTHENTICATED: i64 = 16;
 
+/// Why the lnd client could not be set up (at start-up, before any request).
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error(transparent)]
+    Tls(#[from] super::tls::TlsSetupError),
+    #[error("cannot build the lnd HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
+}
+
 pub struct LndRest {
     client: reqwest::Client,
     base_url: String,
@@ -48,15 +57,14 @@ struct ErrorResponse {
 }
 
 impl LndRest {
-    pub fn new(config: &Lnd) -> Result<Self, String> {
+    pub fn new(config: &Lnd) -> Result<Self, ClientError> {
         let tls = super::tls::client_config(&config.tls_cert_pem)?;
         let client = reqwest::Client::builder()
             .use_preconfigured_tls(tls)
             .connect_timeout(config.connect_timeout)
             .timeout(config.request_timeout)
             .no_proxy()
-            .build()
-            .map_err(|e| format!("cannot build the lnd HTTP client: {e}"))?;
+            .build()?;
         Ok(Self {
             client,
             base_url: config.rest_url.clone(),

@@ -14,29 +14,48 @@ use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 
+/// Why lnd's `tls.cert` cannot be pinned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PinError {
+    #[error("holds no PEM certificate (expected lnd's tls.cert)")]
+    NoPem,
+    #[error("is not a PEM certificate (expected lnd's tls.cert)")]
+    NotPem,
+    #[error("holds more than one certificate; pin lnd's tls.cert alone")]
+    Several,
+}
+
+/// Why no TLS client could be set up for lnd.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsSetupError {
+    #[error("lnd's certificate {0}")]
+    Certificate(#[from] PinError),
+    #[error("TLS versions: {0}")]
+    Protocol(#[from] rustls::Error),
+}
+
 /// The one certificate in lnd's PEM `tls.cert`.
-pub fn pinned_certificate(pem: &[u8]) -> Result<CertificateDer<'static>, String> {
+pub fn pinned_certificate(pem: &[u8]) -> Result<CertificateDer<'static>, PinError> {
     let mut certs = CertificateDer::pem_slice_iter(pem);
     let cert = certs
         .next()
-        .ok_or("holds no PEM certificate (expected lnd's tls.cert)")?
-        .map_err(|_| "is not a PEM certificate (expected lnd's tls.cert)")?;
+        .ok_or(PinError::NoPem)?
+        .map_err(|_| PinError::NotPem)?;
     if certs.next().is_some() {
-        return Err("holds more than one certificate; pin lnd's tls.cert alone".into());
+        return Err(PinError::Several);
     }
     Ok(cert)
 }
 
 /// A rustls client configuration that accepts exactly the certificate in `pem`.
-pub fn client_config(pem: &[u8]) -> Result<rustls::ClientConfig, String> {
+pub fn client_config(pem: &[u8]) -> Result<rustls::ClientConfig, TlsSetupError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = PinnedCertificate {
         certificate: pinned_certificate(pem)?,
         algorithms: provider.signature_verification_algorithms,
     };
     let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| e.to_string())?
+        .with_safe_default_protocol_versions()?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
