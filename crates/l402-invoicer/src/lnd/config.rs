@@ -31,8 +31,9 @@ fn default_connect_timeout_ms() -> u64 {
     500
 }
 
-// Below the filter's default callout timeout (1 s), so that the filter sees this service's
-// answer (a 503 naming the cause) rather than its own timeout.
+// Below the filter's callout timeout (`invoice_service.timeout_ms`: 2 s by default, 1 s in the
+// shipped configs; tests/shipped_configs.rs checks every shipped pair), so that the filter sees
+// this service's answer (a 503 naming the cause) rather than its own timeout.
 fn default_request_timeout_ms() -> u64 {
     800
 }
