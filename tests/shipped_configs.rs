@@ -70,10 +70,18 @@ fn service_config(toml_text: &str, scratch: &Path) -> Config {
     Config::parse(&doc.to_string(), scratch, &any_secret).unwrap()
 }
 
-/// What does not fit between the two configurations; empty when they agree.
-fn disagreements(filter: &FilterConfig, service: &Config) -> Vec<String> {
-    let mut problems = Vec::new();
-    let mut paid: Vec<(String, &str, &[String], Vec<&str>, Option<&str>)> = filter
+/// A paid route, or the paid default, as the check needs it.
+struct Sold<'a> {
+    at: String,
+    service: &'a str,
+    capabilities: &'a [String],
+    methods: Vec<&'a str>,
+    /// The prefix or exact path; `None` for a regex or the default.
+    path: Option<&'a str>,
+}
+
+fn sold(filter: &FilterConfig) -> Vec<Sold<'_>> {
+    let mut sold: Vec<Sold<'_>> = filter
         .routes
         .routes
         .iter()
@@ -82,20 +90,16 @@ fn disagreements(filter: &FilterConfig, service: &Config) -> Vec<String> {
             RouteAction::Paid {
                 service,
                 capabilities,
-            } => {
-                let path = match &route.path {
-                    PathMatch::Prefix(p) | PathMatch::Exact(p) => Some(p.as_str()),
+            } => Some(Sold {
+                at: format!("routes[{i}]"),
+                service,
+                capabilities,
+                methods: route.methods.iter().map(String::as_str).collect(),
+                path: match &route.path {
+                    PathMatch::Prefix(p) | PathMatch::Exact(p) => Some(p),
                     PathMatch::Regex { .. } => None,
-                };
-                let methods = route.methods.iter().map(String::as_str).collect();
-                Some((
-                    format!("routes[{i}]"),
-                    service.as_str(),
-                    &capabilities[..],
-                    methods,
-                    path,
-                ))
-            }
+                },
+            }),
             RouteAction::Free => None,
         })
         .collect();
@@ -104,30 +108,43 @@ fn disagreements(filter: &FilterConfig, service: &Config) -> Vec<String> {
         capabilities,
     } = &filter.routes.unmatched
     {
-        paid.push(("unmatched".into(), service, capabilities, vec![], None));
+        sold.push(Sold {
+            at: "unmatched".into(),
+            service,
+            capabilities,
+            methods: vec![],
+            path: None,
+        });
     }
-    for (at, name, required, methods, path) in paid {
-        let Some(sold) = service.catalog.get(name) else {
+    sold
+}
+
+/// What does not fit between the two configurations; empty when they agree.
+fn disagreements(filter: &FilterConfig, service: &Config) -> Vec<String> {
+    let mut problems = Vec::new();
+    for route in sold(filter) {
+        let (at, name, required) = (&route.at, route.service, route.capabilities);
+        let Some(offered) = service.catalog.get(name) else {
             problems.push(format!("{at}: the service sells no `{name}`"));
             continue;
         };
-        let grants = |offered: &[String]| required.iter().all(|c| offered.contains(c));
-        let sellable = match path {
+        let grants = |capabilities: &[String]| required.iter().all(|c| capabilities.contains(c));
+        let sellable = match route.path {
             // What the service sells for this path, for each method the route takes.
             Some(path) => {
-                let methods = if methods.is_empty() {
+                let methods = if route.methods.is_empty() {
                     vec!["GET"]
                 } else {
-                    methods
+                    route.methods
                 };
                 methods
                     .iter()
-                    .all(|m| grants(sold.offer(m, path).capabilities))
+                    .all(|m| grants(offered.offer(m, path).capabilities))
             }
-            // A regex names no one path: some offer of the service must grant the capabilities.
+            // No one path: some offer of the service must grant the capabilities.
             None => {
-                grants(&sold.capabilities)
-                    || sold
+                grants(&offered.capabilities)
+                    || offered
                         .overrides
                         .iter()
                         .any(|o| o.capabilities.as_deref().is_some_and(grants))
