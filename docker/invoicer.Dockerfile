@@ -1,6 +1,9 @@
 # The invoice service. Build from the repository root:
 #   docker build -f docker/invoicer.Dockerfile -t envoy-l402/invoicer .
-FROM rust:1.95-bookworm AS build
+# The Rust image is RUST_IMAGE in versions.env; docker-compose passes it, and this default must
+# stay equal to it for a plain `docker build` (tests/test_versions.py compares them).
+ARG RUST_IMAGE=rust:1.95-bookworm
+FROM ${RUST_IMAGE} AS build
 WORKDIR /src
 COPY . .
 RUN cargo build --release --locked -p l402-invoicer

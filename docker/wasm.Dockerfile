@@ -3,7 +3,10 @@
 #     docker build -f docker/wasm.Dockerfile -t REGISTRY/envoy-l402:TAG .
 #   The file alone:
 #     docker build -f docker/wasm.Dockerfile --target wasm --output type=local,dest=target .
-FROM rust:1.95-bookworm AS build
+# The Rust image is RUST_IMAGE in versions.env; docker-compose passes it, and this default must
+# stay equal to it for a plain `docker build` (tests/test_versions.py compares them).
+ARG RUST_IMAGE=rust:1.95-bookworm
+FROM ${RUST_IMAGE} AS build
 RUN rustup target add wasm32-wasip1
 WORKDIR /src
 COPY . .

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prints figures, asserts no timing: the per-request verification cost (target: under 5 µs for
 # a 4-caveat token), the filter's request handling around it, and challenges/s with p50/p99 of
-# the invoice service against regtest lnd.
+# the invoice service against regtest lnd. Needs what scripts/setup.sh (all) installs: wrk, btcd
+# and lnd, and the cache's venv (tests/support imports PyYAML, which the venv has).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 step "Benchmark: verifying a typical token"
@@ -14,4 +15,4 @@ cargo bench -q -p envoy-l402 --bench request -- --warm-up-time 1 --measurement-t
 
 step "Benchmark: invoice service against regtest lnd (wrk)"
 cargo build --release -q -p l402-invoicer
-python3 tests/support/bench_invoicer.py --seconds "${BENCH_SECONDS:-3}" 2>&1 | grep -v '^\[regtest\]'
+"$CACHE/venv/bin/python" -B tests/support/bench_invoicer.py --seconds "${BENCH_SECONDS:-3}" 2>&1 | grep -v '^\[regtest\]'

@@ -4,8 +4,8 @@
 # Prints the bin directory on its last line.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-BTCD_VERSION=v0.25.0
-LND_VERSION=v0.21.2-beta  # must match tests/regtest/lnd-build/go.mod
+# BTCD_VERSION and LND_VERSION come from versions.env (through lib.sh); Go takes lnd's version
+# from tests/regtest/lnd-build/go.mod, which must say the same (tests/test_versions.py checks).
 BIN="$CACHE/lightning/bin"
 STAMP="$BIN/.versions"
 WANT="btcd=$BTCD_VERSION lnd=$LND_VERSION"

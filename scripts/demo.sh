@@ -5,9 +5,11 @@
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
 
-bash scripts/setup.sh
+# Only what the demo needs: Rust and the wasm target, btcd and lnd, Envoy in the cache's venv.
+bash scripts/setup.sh demo
 bash scripts/build-wasm.sh
 step "Building the invoice service and the l402 command (release)"
 cargo build --release -p l402-cli -p l402-invoicer
 step "The L402 flow, step by step"
-exec python3 tests/support/demo.py "$@"
+# The venv's Python: the stack renders Envoy's YAML with PyYAML, which setup.sh puts there.
+exec "$CACHE/venv/bin/python" -B tools/demo.py "$@"

@@ -5,6 +5,9 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 # Tools built or downloaded for the project live outside the work tree.
 CACHE=${L402_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/envoy-l402}
 WASM_OUT="$ROOT/target/envoy_l402.wasm"
+# The pinned tool and image versions (LND_VERSION, ENVOY_VERSION, …): one file, read by every script.
+# shellcheck source=../versions.env
+source "$ROOT/versions.env"
 mkdir -p "$CACHE"
 export PATH="$HOME/.cargo/bin:$PATH"
 

@@ -12,6 +12,6 @@ repository=${1:-ghcr.io/envoy-l402/envoy-l402}
 
 bash scripts/build-wasm.sh >&2
 rm -rf target/oci
-digest=$(python3 tests/support/oci_layout.py "$WASM_OUT" target/oci)
+digest=$(python3 tools/oci_layout.py "$WASM_OUT" target/oci)
 echo "WASM_URL=oci://$repository@$digest"
 echo "wasm sha256 (for http(s) url + sha256): $(sha256sum "$WASM_OUT" | cut -d' ' -f1)"

@@ -1,10 +1,9 @@
 """Invoice-spam protection end to end: real Envoy with the shipped config, the real invoice
 service, invoices counted on lnd alice. A client cannot choose the address it is limited by."""
 
-import http.client
-
 import pytest
 
+from client import request
 from stack import Stack
 
 BURST = 5
@@ -13,18 +12,12 @@ BURST = 5
 @pytest.fixture
 def stack(net, tmp_path):
     # A per-client burst of 5 that does not refill during the test.
-    paywall = Stack(tmp_path, net, per_client_burst=BURST, per_client_rate=0.001)
-    yield paywall
-    paywall.stop()
+    with Stack(tmp_path, net, per_client_burst=BURST, per_client_rate=0.001) as paywall:
+        yield paywall
 
 
 def unpaid(stack, headers=(), source="127.0.0.1"):
-    conn = http.client.HTTPConnection("127.0.0.1", stack.envoy.listener, timeout=30,
-                                      source_address=(source, 0))
-    conn.request("GET", "/weather/today", headers=dict(headers))
-    status = conn.getresponse().status
-    conn.close()
-    return status
+    return request(stack.envoy.url, "/weather/today", headers, source=source).status
 
 
 def test_rotating_x_forwarded_for_stays_within_the_per_client_limit(stack):

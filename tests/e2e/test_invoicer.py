@@ -1,6 +1,7 @@
 """The invoice service against real lnd on regtest (and, named as such, a stand-in for the faults
 lnd cannot be made to produce). Tests that stop alice come last and start her again."""
 
+import contextlib
 import hashlib
 import json
 import re
@@ -11,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import l402
+from l402cli import decode, l402
 from lnd_standin import CERT, LndStandIn
 from procs import free_port
 from stack import Invoicer, invoicer_config, set_value
@@ -24,13 +25,25 @@ def master_key():
 
 @pytest.fixture(scope="module")
 def invoicer(net, master_key, tmp_path_factory):
-    service = Invoicer(tmp_path_factory.mktemp("invoicer"), invoicer_config(free_port(), net), master_key)
-    yield service
-    service.stop()
+    with Invoicer(tmp_path_factory.mktemp("invoicer"), invoicer_config(free_port(), net), master_key) as service:
+        yield service
 
 
-def started(tmp_path, config: str, name: str, key=None) -> Invoicer:
-    return Invoicer(tmp_path, config, key or secrets.token_hex(32), name=name)
+@pytest.fixture
+def lnd_standin():
+    """Starts STAND-INs for lnd: `lnd_standin(body=…, delay=…)`; all stopped after the test."""
+    with contextlib.ExitStack() as running:
+        yield lambda **answer: running.enter_context(LndStandIn(**answer))
+
+
+@pytest.fixture
+def started(tmp_path, lnd_standin):
+    """Starts invoice services of a test's own: `started(config, name)`; all stopped after the test,
+    before the lnd stand-ins they call."""
+    with contextlib.ExitStack() as running:
+        def start(config: str, name: str, key=None) -> Invoicer:
+            return running.enter_context(Invoicer(tmp_path, config, key or secrets.token_hex(32), name=name))
+        yield start
 
 
 def test_challenge_creates_the_invoice_on_lnd_with_amount_and_memo(net, invoicer):
@@ -60,7 +73,7 @@ def test_paid_token_verifies_with_the_l402_command(net, invoicer, master_key):
     wrong = l402("verify", "--master-key", f"1:{master_key}", "--service", "news", "--preimage", preimage,
                  answer["macaroon"], check=False)
     assert wrong.returncode == 1
-    decoded = json.loads(l402("decode", answer["macaroon"]).stdout)
+    decoded = decode(answer["macaroon"])
     assert decoded["l402"]["token_id"] == answer["token_id"]
     assert decoded["caveats"] == ["services=weather:0", "weather_capabilities=",
                                   f"weather_valid_until={answer['valid_until']}"]
@@ -88,22 +101,19 @@ def test_bad_requests_are_json_errors_and_create_nothing(net, invoicer):
     assert len(net.alice.invoices()) == before
 
 
-def test_rate_limit_is_429_before_any_invoice(net, tmp_path):
+def test_rate_limit_is_429_before_any_invoice(net, started):
     config = set_value(invoicer_config(free_port(), net), "per_client", "{ burst = 2, per_second = 0.01 }")
-    limited = started(tmp_path, config, "limited")
-    try:
-        before = len(net.alice.invoices())
-        assert limited.challenge(client_ip="198.51.100.7:1")[0] == 200
-        assert limited.challenge(client_ip="198.51.100.99:2")[0] == 200
-        status, headers, body = limited.challenge(client_ip="198.51.100.200:3")
-        assert status == 429, body
-        assert int(headers["Retry-After"]) >= 1
-        assert len(net.alice.invoices()) == before + 2
-        assert limited.challenge(client_ip="203.0.113.1:4")[0] == 200, "another /24 has its own bucket"
-        metrics = limited.get("/metrics")[1]
-        assert 'l402_rate_limited_total{scope="client"} 1' in metrics
-    finally:
-        limited.stop()
+    limited = started(config, "limited")
+    before = len(net.alice.invoices())
+    assert limited.challenge(client_ip="198.51.100.7:1")[0] == 200
+    assert limited.challenge(client_ip="198.51.100.99:2")[0] == 200
+    status, headers, body = limited.challenge(client_ip="198.51.100.200:3")
+    assert status == 429, body
+    assert int(headers["Retry-After"]) >= 1
+    assert len(net.alice.invoices()) == before + 2
+    assert limited.challenge(client_ip="203.0.113.1:4")[0] == 200, "another /24 has its own bucket"
+    metrics = limited.get("/metrics")[1]
+    assert 'l402_rate_limited_total{scope="client"} 1' in metrics
 
 
 def test_metrics_count_challenges_amounts_and_lnd_latency(invoicer):
@@ -122,35 +132,29 @@ def test_readyz_reports_lnd_ready(invoicer):
     assert body == {"status": "ready", "lnd_state": "SERVER_ACTIVE"}
 
 
-def test_a_certificate_other_than_the_pinned_one_is_refused(net, tmp_path):
+def test_a_certificate_other_than_the_pinned_one_is_refused(net, started):
     # Real fault, real parts: alice answers, but the service pins bob's certificate.
     config = set_value(invoicer_config(free_port(), net), "tls_cert_path", json.dumps(str(net.bob.tls_cert)))
-    pinned_wrong = started(tmp_path, config, "wrong-cert")
-    try:
-        before = len(net.alice.invoices())
-        status, _, body = pinned_wrong.challenge()
-        assert status == 503
-        assert body["error"] == "lnd TLS failed: the certificate lnd presented is not the pinned tls.cert"
-        assert pinned_wrong.get("/readyz")[0] == 503
-        assert len(net.alice.invoices()) == before
-    finally:
-        pinned_wrong.stop()
+    pinned_wrong = started(config, "wrong-cert")
+    before = len(net.alice.invoices())
+    status, _, body = pinned_wrong.challenge()
+    assert status == 503
+    assert body["error"] == "lnd TLS failed: the certificate lnd presented is not the pinned tls.cert"
+    assert pinned_wrong.get("/readyz")[0] == 503
+    assert len(net.alice.invoices()) == before
 
 
-def test_a_macaroon_lnd_does_not_accept_is_503_without_leaking_it(net, tmp_path):
+def test_a_macaroon_lnd_does_not_accept_is_503_without_leaking_it(net, started):
     # Bob's admin macaroon, presented to alice: lnd itself refuses it.
     config = set_value(invoicer_config(free_port(), net), "macaroon_path", json.dumps(str(net.bob.admin_macaroon)))
-    foreign = started(tmp_path, config, "foreign-macaroon")
-    try:
-        status, _, body = foreign.challenge()
-        assert status == 503
-        assert body["error"].startswith("lnd refused the macaroon"), body
-        macaroon_hex = net.bob.admin_macaroon.read_bytes().hex()
-        assert macaroon_hex not in json.dumps(body)
-        assert macaroon_hex not in foreign.log.read_text()
-        assert 'l402_lnd_errors_total{kind="auth"} 1' in foreign.get("/metrics")[1]
-    finally:
-        foreign.stop()
+    foreign = started(config, "foreign-macaroon")
+    status, _, body = foreign.challenge()
+    assert status == 503
+    assert body["error"].startswith("lnd refused the macaroon"), body
+    macaroon_hex = net.bob.admin_macaroon.read_bytes().hex()
+    assert macaroon_hex not in json.dumps(body)
+    assert macaroon_hex not in foreign.log.read_text()
+    assert 'l402_lnd_errors_total{kind="auth"} 1' in foreign.get("/metrics")[1]
 
 
 def standin_config(net, standin: LndStandIn, request_timeout_ms=800) -> str:
@@ -160,55 +164,43 @@ def standin_config(net, standin: LndStandIn, request_timeout_ms=800) -> str:
     return set_value(config, "request_timeout_ms", str(request_timeout_ms))
 
 
-def test_garbage_from_lnd_is_503_naming_the_cause(net, tmp_path):
-    standin = LndStandIn(body=b"<html>surprise</html>")
-    service = started(tmp_path, standin_config(net, standin), "garbage")
-    try:
-        status, _, body = service.challenge()
-        assert status == 503
-        assert body["error"].startswith("lnd answered something unusable"), body
-        standin.body = json.dumps({"r_hash": "AAAA", "payment_request": "lnbcrt1"}).encode()
-        status, _, body = service.challenge()
-        assert status == 503 and "r_hash" in body["error"], body
-    finally:
-        service.stop()
-        standin.stop()
+def test_garbage_from_lnd_is_503_naming_the_cause(net, lnd_standin, started):
+    standin = lnd_standin(body=b"<html>surprise</html>")
+    service = started(standin_config(net, standin), "garbage")
+    status, _, body = service.challenge()
+    assert status == 503
+    assert body["error"].startswith("lnd answered something unusable"), body
+    standin.body = json.dumps({"r_hash": "AAAA", "payment_request": "lnbcrt1"}).encode()
+    status, _, body = service.challenge()
+    assert status == 503 and "r_hash" in body["error"], body
 
 
-def test_slow_lnd_is_503_after_the_request_timeout(net, tmp_path):
-    standin = LndStandIn(delay=3)
-    service = started(tmp_path, standin_config(net, standin), "slow")
-    try:
-        began = time.time()
-        status, _, body = service.challenge()
-        took = time.time() - began
-        assert status == 503
-        assert body["error"] == "lnd did not answer within 800 ms"
-        assert took < 2, f"took {took:.1f} s"
-        assert standin.hits == 1, "a timeout is not retried: lnd may have created the invoice"
-    finally:
-        service.stop()
-        standin.stop()
+def test_slow_lnd_is_503_after_the_request_timeout(net, lnd_standin, started):
+    standin = lnd_standin(delay=3)
+    service = started(standin_config(net, standin), "slow")
+    began = time.time()
+    status, _, body = service.challenge()
+    took = time.time() - began
+    assert status == 503
+    assert body["error"] == "lnd did not answer within 800 ms"
+    assert took < 2, f"took {took:.1f} s"
+    assert standin.hits == 1, "a timeout is not retried: lnd may have created the invoice"
 
 
-def test_sigterm_lets_the_request_in_flight_finish(net, tmp_path):
-    standin = LndStandIn(delay=1.5)
-    service = started(tmp_path, standin_config(net, standin, request_timeout_ms=5000), "graceful")
+def test_sigterm_lets_the_request_in_flight_finish(net, lnd_standin, started):
+    standin = lnd_standin(delay=1.5)
+    service = started(standin_config(net, standin, request_timeout_ms=5000), "graceful")
     answers = []
     worker = threading.Thread(target=lambda: answers.append(service.challenge()))
-    try:
-        worker.start()
-        time.sleep(0.5)
-        assert standin.hits == 1, "the request is in flight"
-        service.process.signal(signal.SIGTERM)
-        worker.join(10)
-        assert answers and answers[0][0] == 503, "the in-flight request got its (lnd-garbage) answer"
-        service.process.popen.wait(10)
-        assert service.process.popen.returncode == 0
-        assert "shutting down" in service.log.read_text()
-    finally:
-        service.stop()
-        standin.stop()
+    worker.start()
+    time.sleep(0.5)
+    assert standin.hits == 1, "the request is in flight"
+    service.process.signal(signal.SIGTERM)
+    worker.join(10)
+    assert answers and answers[0][0] == 503, "the in-flight request got its (lnd-garbage) answer"
+    service.process.popen.wait(10)
+    assert service.process.popen.returncode == 0
+    assert "shutting down" in service.log.read_text()
 
 
 def test_logs_never_carry_secrets(net, invoicer, master_key):

@@ -35,9 +35,8 @@ def service(net, tmp_path):
     config = invoicer_config(free_port(), net)
     config = set_value(config, "max_connections", str(MAX_CONNECTIONS))
     config = set_value(config, "header_read_timeout_ms", str(TIMEOUT_MS))
-    invoicer = Invoicer(tmp_path, config, "77" * 32, name="flooded")
-    yield invoicer
-    invoicer.stop()
+    with Invoicer(tmp_path, config, "77" * 32, name="flooded") as invoicer:
+        yield invoicer
 
 
 def closed(sock: socket.socket) -> bool:

@@ -2,7 +2,6 @@
 creating the invoices and lnd bob paying them over a real regtest channel, a real upstream.
 The test that stops alice comes last and starts her again."""
 
-import hashlib
 import json
 import secrets
 import subprocess
@@ -12,15 +11,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from client import authorization, challenge, payment_hash_of, request
-from conftest import l402
+from l402cli import decode, mint_token
 from stack import Stack
 
 
 @pytest.fixture(scope="module")
 def stack(net, tmp_path_factory):
-    paywall = Stack(tmp_path_factory.mktemp("stack"), net)
-    yield paywall
-    paywall.stop()
+    with Stack(tmp_path_factory.mktemp("stack"), net) as paywall:
+        yield paywall
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +48,7 @@ def test_pay_then_retry_gets_the_upstream(stack):
     preimage = stack.net.bob.pay(invoice)
     paid = request(stack.envoy.url, "/weather/today", authorization(macaroon, preimage))
     assert paid.status == 200, paid.body
-    token_id = json.loads(l402("decode", macaroon).stdout)["l402"]["token_id"]
+    token_id = decode(macaroon)["l402"]["token_id"]
     assert paid.json()["paid_with_token"] == token_id
     seen = stack.upstream.requests[-1]["headers"]
     assert "authorization" not in seen, "the credential is not passed on to the API"
@@ -90,7 +88,7 @@ def test_a_token_for_one_service_is_402_on_another(stack):
     assert other.status == 402
     fresh, _ = challenge(other)
     assert fresh != macaroon, "a fresh challenge for the other service"
-    assert "news" in json.loads(l402("decode", fresh).stdout)["caveats"][0]
+    assert "news" in decode(fresh)["caveats"][0]
     assert stack.upstream.requests == []
 
 
@@ -104,7 +102,7 @@ def test_premium_path_needs_the_premium_token(stack):
 def test_a_token_past_valid_until_is_402(stack):
     macaroon, preimage = buy(stack, "/flash/now")
     assert request(stack.envoy.url, "/flash/now", authorization(macaroon, preimage)).status == 200
-    caveats = json.loads(l402("decode", macaroon).stdout)["caveats"]
+    caveats = decode(macaroon)["caveats"]
     valid_until = int(next(c for c in caveats if c.startswith("flash_valid_until=")).split("=")[1])
     time.sleep(max(0.0, valid_until - time.time()) + 1.1)
     late = request(stack.envoy.url, "/flash/now", authorization(macaroon, preimage))
@@ -113,11 +111,7 @@ def test_a_token_past_valid_until_is_402(stack):
 
 
 def test_a_token_minted_with_another_master_secret_is_402(stack):
-    preimage = secrets.token_hex(32)
-    payment_hash = hashlib.sha256(bytes.fromhex(preimage)).hexdigest()
-    forged = l402("mint", "--master-key", f"1:{secrets.token_hex(32)}", "--payment-hash", payment_hash,
-                  "--token-id", "00000001" + secrets.token_hex(28), "--caveat", "services=weather:0",
-                  "--caveat", "weather_capabilities=").stdout.strip()
+    forged, preimage, _ = mint_token("weather", secrets.token_hex(32))
     assert request(stack.envoy.url, "/weather/today", authorization(forged, preimage)).status == 402
     assert stack.upstream.requests == []
 

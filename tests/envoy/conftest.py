@@ -1,24 +1,16 @@
-import sys
-from pathlib import Path
-
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from harness import REVOKED_TOKEN_ID, Envoy  # noqa: E402
+from harness import REVOKED_TOKEN_ID, Envoy
 
 
 def revoke(plugin):
     plugin["revoked_token_ids"] = [REVOKED_TOKEN_ID]
-    import json
-    return json.dumps(plugin, indent=2)
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    envoy = Envoy(tmp_path_factory.mktemp("envoy"), plugin_edit=revoke)
-    yield envoy
-    envoy.stop()
+    with Envoy(tmp_path_factory.mktemp("envoy"), plugin_edit=revoke) as envoy:
+        yield envoy
 
 
 @pytest.fixture(autouse=True)

@@ -3,48 +3,31 @@ a STAND-IN invoice service that mints real tokens with the `l402` command. The s
 the faults the real service cannot be made to produce on demand (a slow answer, garbage, a 500);
 the paid flow against the real invoice service and regtest lnd is in tests/e2e."""
 
-import hashlib
 import json
 import os
-import secrets
-import sys
-import subprocess
 import time
-import yaml
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "support"))
-
-from envoy_proc import WASM, EnvoyProcess, envoy_command, render, require  # noqa: E402,F401
-from procs import L402, ROOT, free_port  # noqa: E402,F401
-from upstream import Recorder, UpstreamHandler  # noqa: E402,F401
+from envoy_proc import EnvoyProcess
+from l402cli import mint_token
+from procs import free_port
+from upstream import Recorder, UpstreamHandler
 
 MASTER_KEY = "5e" * 32
 REVOKED_TOKEN_ID = "00000001" + "ee" * 28
 
 
-def l402(*args: str) -> str:
-    cli = require(L402, "run scripts/test.sh (it builds target/release/l402)")
-    return subprocess.run([str(cli), *args], check=True, capture_output=True, text=True).stdout.strip()
-
-
 def mint(service: str, caveats=(), preimage: str | None = None, token_id: str | None = None, key: str = MASTER_KEY):
-    """A token as the invoice service mints it; returns (macaroon_base64, preimage_hex, token_id)."""
-    preimage = preimage or secrets.token_hex(32)
-    token_id = token_id or "00000001" + secrets.token_hex(28)
-    payment_hash = hashlib.sha256(bytes.fromhex(preimage)).hexdigest()
-    args = ["mint", "--master-key", f"1:{key}", "--payment-hash", payment_hash, "--token-id", token_id,
-            "--caveat", f"services={service}:0", "--caveat", f"{service}_capabilities="]
-    for c in caveats:
-        args += ["--caveat", c]
-    return l402(*args), preimage, token_id
+    """A token as the invoice service mints it, under the tests' master key unless `key` is given;
+    returns (macaroon_base64, preimage_hex, token_id)."""
+    return mint_token(service, key, caveats, preimage, token_id)
 
 
 class StandInInvoiceHandler(BaseHTTPRequestHandler):
-    """STAND-IN for the invoice service (issue 4 replaces it with the real one on regtest lnd):
-    mints a real macaroon with the `l402` command, but its invoice is not a payable one. Its modes
-    produce the faults the filter must survive: slow, garbage, 429, 500."""
+    """STAND-IN for the invoice service (tests/e2e runs the real one on regtest lnd): mints a real
+    macaroon with the `l402` command, but its invoice is not a payable one. Its modes produce the
+    faults the filter must survive: slow, garbage, 429, 500."""
 
     def do_POST(self):
         length = int(self.headers.get("content-length", "0"))
@@ -80,31 +63,33 @@ class StandInInvoiceHandler(BaseHTTPRequestHandler):
         pass
 
 
-def shipped_plugin() -> dict:
-    """The plugin configuration of envoy/envoy.yaml, parsed."""
-    config = yaml.safe_load((ROOT / "envoy" / "envoy.yaml").read_text())
-    listener = config["static_resources"]["listeners"][0]
-    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
-    wasm = next(f for f in manager["http_filters"] if f["name"] == "envoy.filters.http.wasm")
-    return json.loads(wasm["typed_config"]["config"]["configuration"]["value"])
-
-
 def envoy_env():
     return {**os.environ, "L402_MASTER_KEY_1": MASTER_KEY}
 
 
 class Envoy:
-    """Envoy with the filter, the recording upstream and the stand-in invoice service."""
+    """Envoy with the filter, the recording upstream and the stand-in invoice service. Use it in a
+    `with` block (or through a fixture that does): everything it started is stopped on leaving,
+    and if starting fails part way."""
 
     def __init__(self, workdir: Path, plugin_edit=None, config_edit=None):
         upstream_port = free_port()
         self.invoicer_port = free_port()
         self.upstream = Recorder(upstream_port, UpstreamHandler)
         self.invoicer = Recorder(self.invoicer_port, StandInInvoiceHandler)
-        self.proxy = EnvoyProcess(workdir, upstream_port, self.invoicer_port,
-                                  {"L402_MASTER_KEY_1": MASTER_KEY}, plugin_edit, config_edit)
+        try:
+            self.proxy = EnvoyProcess(workdir, upstream_port, self.invoicer_port,
+                                      {"L402_MASTER_KEY_1": MASTER_KEY}, plugin_edit, config_edit)
+        except BaseException:
+            self.upstream.stop()
+            self.invoicer.stop()
+            raise
         self.listener = self.proxy.listener
         self.log = self.proxy.log
+
+    @property
+    def url(self) -> str:
+        return self.proxy.url
 
     def stop_invoicer(self):
         self.invoicer.stop()
@@ -118,7 +103,10 @@ class Envoy:
     def stop(self):
         self.proxy.stop()
         self.upstream.stop()
-        try:
-            self.invoicer.stop()
-        except OSError:
-            pass
+        self.invoicer.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -1,55 +1,41 @@
 """The filter in real Envoy: the built .wasm, a real upstream, real HTTP."""
 
 import base64
-import http.client
 import json
-import re
 import subprocess
 import time
 
 import pytest
 
-from harness import (MASTER_KEY, REVOKED_TOKEN_ID, ROOT, WASM, envoy_command, envoy_env, free_port, mint,
-                     render)
-
-LNGET = re.compile(r'(?i)(LSAT|L402)\s+macaroon="([^"]+)",\s*invoice="([^"]+)"')
-
-
-def request(stack, path, headers=(), method="GET", timeout=10):
-    conn = http.client.HTTPConnection("127.0.0.1", stack.listener, timeout=timeout)
-    conn.putrequest(method, path)
-    for name, value in headers:
-        conn.putheader(name, value)
-    conn.endheaders()
-    resp = conn.getresponse()
-    body = resp.read()
-    conn.close()
-    return resp, body
+from client import read_challenge, request
+from envoy_proc import SHIPPED, envoy_command, render, validate
+from harness import MASTER_KEY, REVOKED_TOKEN_ID, Envoy, envoy_env, mint
+from l402cli import decode
+from procs import ROOT, free_port
 
 
 def bearer(macaroon, preimage):
     return ("Authorization", f"L402 {macaroon}:{preimage}")
 
 
-def assert_challenge(resp, body):
-    assert resp.status == 402, body
-    values = resp.headers.get_all("www-authenticate")
+def assert_challenge(resp):
+    assert resp.status == 402, resp.body
+    values = resp.header_values("www-authenticate")
     assert len(values) == 2 and values[0].startswith("LSAT ") and values[1].startswith("L402 ")
-    match = LNGET.search(values[0])
-    assert match and match.group(1) == "LSAT"
-    assert match.group(3).startswith("lnbcrt")
-    assert resp.headers["cache-control"] == "no-store"
-    assert "WWW-Authenticate" in resp.headers["access-control-expose-headers"]
-    payload = json.loads(body)
-    assert payload["error"] == "payment required" and payload["invoice"] == match.group(3)
-    return match.group(2)
+    reading = read_challenge(values[0])
+    assert reading and reading.scheme == "LSAT"
+    assert reading.invoice.startswith("lnbcrt")
+    assert resp.header("cache-control") == "no-store"
+    assert "WWW-Authenticate" in resp.header("access-control-expose-headers")
+    payload = json.loads(resp.body)
+    assert payload["error"] == "payment required" and payload["invoice"] == reading.invoice
+    return reading.macaroon
 
 
 def test_no_token_gets_402_that_lnget_parses(stack):
-    resp, body = request(stack, "/weather/today")
-    macaroon = assert_challenge(resp, body)
-    decoded = json.loads(subprocess.run([str(ROOT / "target/release/l402"), "decode", macaroon],
-                                        check=True, capture_output=True, text=True).stdout)
+    resp = request(stack.url, "/weather/today")
+    macaroon = assert_challenge(resp)
+    decoded = decode(macaroon)
     assert decoded["caveats"][0] == "services=weather:0"
     assert stack.upstream.requests == []
     assert stack.invoicer.requests[0]["service"] == "weather"
@@ -59,9 +45,9 @@ def test_no_token_gets_402_that_lnget_parses(stack):
 
 def test_valid_token_reaches_upstream_with_its_id_and_never_the_spoofed_one(stack):
     macaroon, preimage, token_id = mint("weather")
-    resp, body = request(stack, "/weather/today", [bearer(macaroon, preimage), ("x-l402-token-id", "spoofed"),
-                                                   ("x-l402-service", "spoofed")])
-    assert resp.status == 200, body
+    resp = request(stack.url, "/weather/today", [bearer(macaroon, preimage), ("x-l402-token-id", "spoofed"),
+                                                 ("x-l402-service", "spoofed")])
+    assert resp.status == 200, resp.body
     seen = stack.upstream.requests[-1]["headers"]
     assert seen["x-l402-token-id"] == token_id
     assert seen["x-l402-service"] == "weather"
@@ -70,7 +56,7 @@ def test_valid_token_reaches_upstream_with_its_id_and_never_the_spoofed_one(stac
 
 
 def test_spoofed_identity_is_removed_on_free_routes_too(stack):
-    resp, _ = request(stack, "/healthz", [("x-l402-token-id", "spoofed")])
+    resp = request(stack.url, "/healthz", [("x-l402-token-id", "spoofed")])
     assert resp.status == 200
     assert "x-l402-token-id" not in stack.upstream.requests[-1]["headers"]
 
@@ -95,47 +81,47 @@ def test_bad_tokens_get_a_fresh_challenge(stack, case):
         macaroon, preimage, _ = mint("weather", key="77" * 32)
     else:
         macaroon, preimage = "not-a-macaroon", "zz"
-    resp, body = request(stack, "/weather/today", [bearer(macaroon, preimage)])
-    assert_challenge(resp, body)
+    resp = request(stack.url, "/weather/today", [bearer(macaroon, preimage)])
+    assert_challenge(resp)
     assert stack.upstream.requests == []
 
 
 def test_grpc_request_gets_grpc_status_13_with_the_challenge(stack):
-    resp, _ = request(stack, "/weather/svc.Weather/Get", [("content-type", "application/grpc")], method="POST")
+    resp = request(stack.url, "/weather/svc.Weather/Get", [("content-type", "application/grpc")], method="POST")
     assert resp.status == 200
-    assert resp.headers["grpc-status"] == "13"
-    assert resp.headers["grpc-message"] == "payment required"
-    values = resp.headers.get_all("www-authenticate")
-    assert values and values[0].startswith("LSAT ") and LNGET.search(values[0])
+    assert resp.header("grpc-status") == "13"
+    assert resp.header("grpc-message") == "payment required"
+    values = resp.header_values("www-authenticate")
+    assert values and values[0].startswith("LSAT ") and read_challenge(values[0])
     assert stack.upstream.requests == []
 
 
 def test_non_utf8_header_value_is_served(stack):
     macaroon, preimage, _ = mint("weather")
-    resp, _ = request(stack, "/weather/today", [bearer(macaroon, preimage), ("x-odd", b"\xff\xfe\x80")])
+    resp = request(stack.url, "/weather/today", [bearer(macaroon, preimage), ("x-odd", b"\xff\xfe\x80")])
     assert resp.status == 200
-    resp, _ = request(stack, "/weather/today", [("authorization", b"L402 \xff\xfe:\x80")])
+    resp = request(stack.url, "/weather/today", [("authorization", b"L402 \xff\xfe:\x80")])
     assert resp.status == 402
 
 
 def test_invoice_service_stopped_is_503_and_upstream_sees_nothing(stack):
     stack.stop_invoicer()
     try:
-        resp, body = request(stack, "/weather/today")
-        assert resp.status == 503, body
-        assert resp.headers["retry-after"]
-        assert json.loads(body)["error"]
+        resp = request(stack.url, "/weather/today")
+        assert resp.status == 503, resp.body
+        assert resp.header("retry-after")
+        assert json.loads(resp.body)["error"]
         assert stack.upstream.requests == []
     finally:
         stack.start_invoicer()
-    resp, body = request(stack, "/weather/today")
+    resp = request(stack.url, "/weather/today")
     assert resp.status == 402, "recovers without restarting Envoy"
 
 
 def test_invoice_service_slower_than_timeout_is_503_within_the_timeout(stack):
     stack.invoicer.mode = "slow"
     started = time.time()
-    resp, _ = request(stack, "/weather/today")
+    resp = request(stack.url, "/weather/today")
     elapsed = time.time() - started
     assert resp.status == 503
     assert elapsed < 1.0 + 1.0, f"took {elapsed:.2f}s with a 1s callout timeout"
@@ -145,14 +131,14 @@ def test_invoice_service_slower_than_timeout_is_503_within_the_timeout(stack):
 @pytest.mark.parametrize("mode,status", [("garbage", 503), ("500", 503), ("429", 429)])
 def test_invoice_service_faults(stack, mode, status):
     stack.invoicer.mode = mode
-    resp, _ = request(stack, "/weather/today")
+    resp = request(stack.url, "/weather/today")
     assert resp.status == status
-    assert resp.headers["retry-after"] == ("17" if mode == "429" else "5")
+    assert resp.header("retry-after") == ("17" if mode == "429" else "5")
     assert stack.upstream.requests == []
 
 
 def test_metrics_are_visible_in_stats_and_prometheus(stack):
-    request(stack, "/weather/today")
+    request(stack.url, "/weather/today")
     stats = stack.stats()
     counters = dict(line.split(": ", 1) for line in stats.splitlines() if "l402_" in line)
     assert int(counters["wasmcustom.l402_requests_challenged"]) >= 1
@@ -160,28 +146,19 @@ def test_metrics_are_visible_in_stats_and_prometheus(stack):
     assert "l402_requests_allowed" in stack.stats("/prometheus")
 
 
-def validate(config_text, tmp_path):
-    path = tmp_path / "validate.yaml"
-    path.write_text(config_text)
-    return subprocess.run(envoy_command(path, "--mode", "validate"), capture_output=True, text=True,
-                          env=envoy_env(), timeout=120)
-
-
 @pytest.mark.parametrize("config", sorted((ROOT / "envoy").glob("*.yaml")), ids=lambda p: p.name)
 def test_every_envoy_config_validates(config, tmp_path):
-    text = render(config.read_text(), {}, WASM)
-    result = validate(text, tmp_path)
+    result = validate(render(config), tmp_path / "validate.yaml", envoy_env())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
 
 def typo(plugin):
     plugin["routes"][1]["prce"] = 10
-    return json.dumps(plugin)
 
 
 def test_bad_config_is_refused_by_validate_and_at_startup(tmp_path):
-    text = render((ROOT / "envoy" / "envoy.yaml").read_text(), {9901: free_port(), 10000: free_port()}, WASM, typo)
-    result = validate(text, tmp_path)
+    text = render(SHIPPED, {9901: free_port(), 10000: free_port()}, plugin_edit=typo)
+    result = validate(text, tmp_path / "validate.yaml", envoy_env())
     assert result.returncode != 0
     assert "routes[1].prce: unknown field `prce`" in result.stdout + result.stderr
 
@@ -193,12 +170,9 @@ def test_bad_config_is_refused_by_validate_and_at_startup(tmp_path):
 
 
 def test_missing_master_secret_is_refused_naming_the_field(tmp_path):
-    text = render((ROOT / "envoy" / "envoy.yaml").read_text(), {9901: free_port(), 10000: free_port()}, WASM)
-    path = tmp_path / "nokey.yaml"
-    path.write_text(text)
+    text = render(SHIPPED, {9901: free_port(), 10000: free_port()})
     env = {k: v for k, v in envoy_env().items() if k != "L402_MASTER_KEY_1"}
-    proc = subprocess.run(envoy_command(path, "--mode", "validate"), capture_output=True, text=True, env=env,
-                          timeout=60)
+    proc = validate(text, tmp_path / "nokey.yaml", env, timeout=60)
     assert proc.returncode != 0
     output = proc.stdout + proc.stderr
     assert "keys[0].env" in output and MASTER_KEY not in output
@@ -206,23 +180,18 @@ def test_missing_master_secret_is_refused_naming_the_field(tmp_path):
 
 def unknown_cluster(plugin):
     plugin["invoice_service"]["cluster"] = "no_such_cluster"
-    return json.dumps(plugin)
 
 
 def test_unknown_invoice_cluster_is_503_and_never_forwards(tmp_path):
-    from harness import Envoy
-    stack = Envoy(tmp_path, plugin_edit=unknown_cluster)
-    try:
-        resp, body = request(stack, "/weather/today")
-        assert resp.status == 503, body
+    with Envoy(tmp_path, plugin_edit=unknown_cluster) as stack:
+        resp = request(stack.url, "/weather/today")
+        assert resp.status == 503, resp.body
         assert stack.upstream.requests == []
         assert "no_such_cluster" in stack.log.read_text(), "the log names the missing cluster"
-    finally:
-        stack.stop()
 
 
 def test_callout_carries_the_canonical_path_without_its_query(stack):
-    resp, _ = request(stack, "//weather/./today?access_token=s3cret")
+    resp = request(stack.url, "//weather/./today?access_token=s3cret")
     assert resp.status == 402
     callout = stack.invoicer.requests[-1]
     assert callout["path"] == "/weather/today"
@@ -231,24 +200,24 @@ def test_callout_carries_the_canonical_path_without_its_query(stack):
 
 
 def test_a_client_cannot_choose_its_address_with_forwarding_headers(stack):
-    resp, _ = request(stack, "/weather/today", [("X-Forwarded-For", "198.51.100.77"),
-                                                 ("X-Real-IP", "198.51.100.78"),
-                                                 ("Forwarded", "for=198.51.100.79")])
+    resp = request(stack.url, "/weather/today", [("X-Forwarded-For", "198.51.100.77"),
+                                                  ("X-Real-IP", "198.51.100.78"),
+                                                  ("Forwarded", "for=198.51.100.79")])
     assert resp.status == 402
     assert stack.invoicer.requests[-1]["client_ip"] == "127.0.0.1"
 
 
 def test_an_over_long_path_is_414_not_a_payment_outage(stack):
-    resp, body = request(stack, "/weather/" + "a" * 9000)
-    assert resp.status == 414, body
+    resp = request(stack.url, "/weather/" + "a" * 9000)
+    assert resp.status == 414, resp.body
     assert stack.invoicer.requests == [] and stack.upstream.requests == []
-    resp, _ = request(stack, "/weather/today?q=" + "a" * 20_000)
+    resp = request(stack.url, "/weather/today?q=" + "a" * 20_000)
     assert resp.status == 402, "a long query string is not the path"
 
 
 def test_an_invalid_host_is_400(stack):
-    resp, body = request(stack, "/weather/today", [("Host", "api..example.com")])
-    assert resp.status == 400, body
+    resp = request(stack.url, "/weather/today", [("Host", "api..example.com")])
+    assert resp.status == 400, resp.body
     assert stack.upstream.requests == []
 
 
@@ -256,19 +225,19 @@ def test_every_l402_credential_is_stripped_before_the_upstream(stack):
     macaroon, preimage, _ = mint("weather")
     # A second credential in each of the other headers: not the one verified, stripped all the same.
     other = base64.b64decode(mint("news")[0]).hex()
-    resp, body = request(stack, "/weather/today", [
+    resp = request(stack.url, "/weather/today", [
         ("Authorization", f"Bearer for-the-api, L402 {macaroon}:{preimage}"),
         ("Macaroon", other),
         ("Grpc-Metadata-Macaroon", other),
     ])
-    assert resp.status == 200, body
+    assert resp.status == 200, resp.body
     seen = stack.upstream.requests[-1]["headers"]
     assert seen["authorization"] == "Bearer for-the-api"
     assert "macaroon" not in seen and "grpc-metadata-macaroon" not in seen
 
 
 def test_a_path_no_route_names_is_404_with_the_shipped_config(stack):
-    resp, body = request(stack, "/admin/secrets")
-    assert resp.status == 404, body
-    assert json.loads(body) == {"error": "not found"}
+    resp = request(stack.url, "/admin/secrets")
+    assert resp.status == 404, resp.body
+    assert json.loads(resp.body) == {"error": "not found"}
     assert stack.upstream.requests == [] and stack.invoicer.requests == []

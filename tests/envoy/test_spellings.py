@@ -6,13 +6,16 @@ import json
 
 import pytest
 
-from harness import ROOT, Envoy, mint, shipped_plugin
+from envoy_proc import http_connection_manager, shipped_plugin
+from harness import Envoy, mint
+from procs import ROOT
 from upstreams import PaidAreas
 from wire import http1, http2
 
 TABLE = json.loads((ROOT / "tests" / "spellings" / "cases.json").read_text())
-NORMALISATION = ("          normalize_path: true\n", "          merge_slashes: true\n",
-                 "          path_with_escaped_slashes_action: REJECT_REQUEST\n")
+# Envoy's own path normalisation in envoy/envoy.yaml, as the connection manager's settings.
+NORMALISATION = {"normalize_path": True, "merge_slashes": True,
+                 "path_with_escaped_slashes_action": "REJECT_REQUEST"}
 
 
 def unescape(text: str) -> bytes:
@@ -31,23 +34,22 @@ def unescape(text: str) -> bytes:
 def table_routes(plugin):
     plugin["unmatched"] = "pass"
     plugin["routes"] += TABLE["extra_routes"]
-    return json.dumps(plugin, indent=2)
 
 
-def normalisation_off(config: str) -> str:
-    for line in NORMALISATION:
-        assert line in config, f"envoy/envoy.yaml no longer has {line.strip()}"
-        config = config.replace(line, "")
-    return config
+def normalisation_off(config: dict):
+    """Removes Envoy's path normalisation settings, so that the filter alone decides."""
+    manager = http_connection_manager(config)
+    for key, value in NORMALISATION.items():
+        assert manager.get(key) == value, f"envoy/envoy.yaml no longer has {key}: {value}"
+        del manager[key]
 
 
 @pytest.fixture(scope="module", params=["envoy_normalises", "envoy_does_not_normalise"])
 def proxy(request, tmp_path_factory):
     edit = normalisation_off if request.param == "envoy_does_not_normalise" else None
-    envoy = Envoy(tmp_path_factory.mktemp(request.param), plugin_edit=table_routes, config_edit=edit)
-    envoy.normalises = edit is None
-    yield envoy
-    envoy.stop()
+    with Envoy(tmp_path_factory.mktemp(request.param), plugin_edit=table_routes, config_edit=edit) as envoy:
+        envoy.normalises = edit is None
+        yield envoy
 
 
 def shipped_routes():

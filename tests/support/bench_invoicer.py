@@ -14,11 +14,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from procs import free_port  # noqa: E402
-from regtest import Regtest  # noqa: E402
-from stack import Invoicer, invoicer_config, set_value  # noqa: E402
+# Run as a script, so its own directory (tests/support) is first on sys.path.
+from procs import free_port
+from regtest import Regtest
+from stack import Invoicer, invoicer_config, set_value
 
 BODY = {"service": "weather", "method": "GET", "path": "/weather/bench", "host": "api.example",
         "client_ip": "127.0.0.1:40000", "reason": "missing"}
@@ -37,8 +36,7 @@ def main():
         config = invoicer_config(free_port(), net)
         unlimited = "{ burst = 1000000, per_second = 1000000.0 }"
         config = set_value(set_value(config, "per_client", unlimited), "global", unlimited)
-        invoicer = Invoicer(workdir, config, "7e" * 32, name="bench-invoicer")
-        try:
+        with Invoicer(workdir, config, "7e" * 32, name="bench-invoicer") as invoicer:
             script = workdir / "post.lua"
             script.write_text('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
                               f"wrk.body = {json.dumps(json.dumps(BODY))}\n")
@@ -47,8 +45,6 @@ def main():
                                   "-s", str(script), f"{invoicer.url}/v1/challenges"],
                                  check=True, capture_output=True, text=True).stdout
             created = net.alice.invoice_count() - before
-        finally:
-            invoicer.stop()
     requests = int(re.search(r"(\d+) requests in", out).group(1))
     rate = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p50 = re.search(r"50%\s+(\S+)", out).group(1)

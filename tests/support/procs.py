@@ -10,11 +10,18 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-# The `l402` command the tests and the demo run; scripts/test.sh builds it.
-L402 = ROOT / "target" / "release" / "l402"
-CACHE = Path(os.environ.get("L402_CACHE", Path.home() / ".cache" / "envoy-l402"))
+# Where scripts/setup.sh puts the tools (the same rule as scripts/lib.sh).
+CACHE = Path(os.environ.get("L402_CACHE")
+             or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "envoy-l402")
 
 _running: list["Process"] = []
+
+
+def require(path: Path, how: str) -> Path:
+    """`path`, or a failure that says how to make it (a missing build is not a test result)."""
+    if not path.exists():
+        raise RuntimeError(f"{path} is missing: {how}")
+    return path
 
 
 def free_port() -> int:

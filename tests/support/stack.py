@@ -1,11 +1,10 @@
 """The whole paywall on one machine: regtest Lightning (alice, bob), the real invoice service in
 front of alice, real Envoy with the filter, and a small upstream API.
 
-    stack = Stack(workdir, net)          # net: a started regtest.Regtest
-    stack.envoy.url                      # http://127.0.0.1:<port>, /weather/…, /news/…, /flash/…
-    stack.invoicer.url                   # the invoice service (callout target, probes, metrics)
-    stack.upstream.requests              # what reached the API
-    stack.stop()
+    with Stack(workdir, net) as stack:   # net: a started regtest.Regtest
+        stack.envoy.url                  # http://127.0.0.1:<port>, /weather/…, /news/…, /flash/…
+        stack.invoicer.url               # the invoice service (callout target, probes, metrics)
+        stack.upstream.requests          # what reached the API
 
 Test-only additions to the shipped configs: a `flash` service whose tokens live FLASH_SECONDS,
 and a per-client burst large enough for the concurrency tests.
@@ -21,8 +20,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from envoy_proc import EnvoyProcess, require
-from procs import L402, ROOT, Process, free_port, wait_for
+from envoy_proc import EnvoyProcess
+from l402cli import l402
+from procs import ROOT, Process, free_port, require, wait_for
 from upstream import Recorder, UpstreamHandler
 
 INVOICER_BIN = Path(os.environ.get("L402_INVOICER_BIN", ROOT / "target" / "release" / "l402-invoicer"))
@@ -57,6 +57,9 @@ def invoicer_config(port: int, net, per_client_burst=1000, extra="", per_client_
 
 
 class Invoicer:
+    """The real invoice service with `config`, started and healthy; stopped on leaving a `with`
+    block."""
+
     def __init__(self, workdir: Path, config: str, master_key: str, name="invoicer"):
         self.port = int(re.search(r'^listen = "127\.0\.0\.1:(\d+)"', config, re.M).group(1))
         self.config = workdir / f"{name}.toml"
@@ -74,11 +77,21 @@ class Invoicer:
     def start(self):
         binary = require(INVOICER_BIN, "run scripts/test.sh or cargo build --release -p l402-invoicer")
         self.process = Process(self.name, [str(binary), "--config", str(self.config)], self.log, env=self.env)
-        wait_for(lambda: self.get("/healthz")[0] == 200, 30, f"{self.name} /healthz", self.process)
+        try:
+            wait_for(lambda: self.get("/healthz")[0] == 200, 30, f"{self.name} /healthz", self.process)
+        except BaseException:
+            self.process.stop()
+            raise
 
     def stop(self):
         if self.process:
             self.process.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
     def call(self, method: str, path: str, body=None, timeout=30):
         """(status, headers, parsed JSON or text) without raising on HTTP errors."""
@@ -104,35 +117,47 @@ class Invoicer:
                                                     "reason": "missing"})
 
 
-def add_flash_route(plugin: dict) -> str:
+def add_flash_route(plugin: dict):
     plugin["routes"].insert(1, {"match": {"prefix": "/flash/"}, "service": "flash"})
-    return json.dumps(plugin, indent=2)
 
 
 class Stack:
+    """The upstream, the invoice service and Envoy, started in that order; stopped in the reverse
+    order on leaving a `with` block (or by stop()), and if starting fails part way."""
+
     def __init__(self, workdir: Path, net, per_client_burst=1000, per_client_rate=100.0):
         self.net = net
         self.workdir = workdir
         self.master_key = secrets.token_hex(32)
+        self.envoy = self.invoicer = None
         upstream_port = free_port()
         self.upstream = Recorder(upstream_port, UpstreamHandler)
-        config = invoicer_config(free_port(), net, per_client_burst, FLASH_SERVICE, per_client_rate)
-        self.invoicer = Invoicer(workdir, config, self.master_key)
-        self.envoy = EnvoyProcess(workdir, upstream_port, self.invoicer.port,
-                                  {"L402_MASTER_KEY_1": self.master_key}, add_flash_route)
+        try:
+            config = invoicer_config(free_port(), net, per_client_burst, FLASH_SERVICE, per_client_rate)
+            self.invoicer = Invoicer(workdir, config, self.master_key)
+            self.envoy = EnvoyProcess(workdir, upstream_port, self.invoicer.port,
+                                      {"L402_MASTER_KEY_1": self.master_key}, add_flash_route)
+        except BaseException:
+            self.stop()
+            raise
 
     def stop(self):
-        self.envoy.stop()
-        self.invoicer.stop()
-        self.upstream.stop()
+        for part in (self.envoy, self.invoicer, self.upstream):
+            if part is not None:
+                part.stop()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 def check_config(text: str, cert_path: str, macaroon_path: str, workdir: Path) -> subprocess.CompletedProcess:
     """`l402-invoicer --check` on a deployment's config whose lnd files exist only at run time:
     the fixture certificate and a freshly minted macaroon stand in for them."""
     fixtures = ROOT / "crates" / "l402-invoicer" / "tests" / "fixtures"
-    minted = subprocess.run([str(require(L402, "cargo build --release -p l402-cli")), "mint", "--root-key", "00" * 32,
-                             "--identifier", "0a0b", "--location", "lnd"], check=True, capture_output=True, text=True)
+    minted = l402("mint", "--root-key", "00" * 32, "--identifier", "0a0b", "--location", "lnd")
     macaroon = workdir / "invoice.macaroon"
     macaroon.write_bytes(base64.b64decode(minted.stdout.strip()))
     config = workdir / "invoicer.toml"

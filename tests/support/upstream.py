@@ -7,6 +7,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class Recorder(ThreadingHTTPServer):
+    """A server on `port` that records what reached it; stopped on leaving a `with` block."""
+
     daemon_threads = True
     allow_reuse_address = True
 
@@ -14,12 +16,19 @@ class Recorder(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", port), handler)
         self.requests = []
         self.mode = "ok"
+        self.stopped = False
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
         self.thread.start()
 
     def stop(self):
-        self.shutdown()
-        self.server_close()
+        """Stops serving and frees the port; a second call does nothing."""
+        if not self.stopped:
+            self.stopped = True
+            self.shutdown()
+            self.server_close()
+
+    def __exit__(self, *exc):
+        self.stop()
 
 
 class UpstreamHandler(BaseHTTPRequestHandler):

@@ -1,23 +1,22 @@
 """The demo: the whole L402 flow on a real regtest Lightning network, step by step.
-Run through scripts/demo.sh, which builds everything first.
+Run through scripts/demo.sh, which builds everything first and runs it with the cache's venv:
 
-    python tests/support/demo.py [--once]
+    scripts/demo.sh [--once]
 """
 
 import argparse
 import datetime
-import json
 import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).parent))
+# The demo runs the same stack as the end-to-end tests: their helpers in tests/support.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests" / "support"))
 
 from client import authorization, challenge, request  # noqa: E402
-from procs import L402  # noqa: E402
+from l402cli import decode  # noqa: E402
 from regtest import Regtest  # noqa: E402
 from stack import Stack  # noqa: E402
 
@@ -48,15 +47,12 @@ def main():
     say("1. Starting a regtest Lightning network (btcd, lnd alice = merchant, lnd bob = payer)")
     with Regtest(workdir, log=lambda m: print(f"    {DIM}{m}{RESET}", flush=True)) as net:
         say("2. Starting the invoice service (in front of alice), Envoy with the L402 filter, and the API")
-        stack = Stack(workdir, net)
-        try:
+        with Stack(workdir, net) as stack:
             token = walkthrough(stack)
             if args.once:
                 say(f"{GREEN}Done.{RESET} Tearing down (--once).")
                 return
             keep_running(stack, token)
-        finally:
-            stack.stop()
 
 
 def walkthrough(stack: Stack) -> tuple[str, str]:
@@ -71,8 +67,7 @@ def walkthrough(stack: Stack) -> tuple[str, str]:
         show(f'WWW-Authenticate: {scheme} macaroon="{macaroon[:24]}…", invoice="{invoice[:24]}…"')
 
     say("4. The challenge, decoded (l402 decode): what the client is asked to buy")
-    decoded = json.loads(subprocess.run([str(L402), "decode", macaroon], check=True, capture_output=True,
-                                        text=True).stdout)
+    decoded = decode(macaroon)
     on_lnd = stack.net.alice.invoice(decoded["l402"]["payment_hash"])
     expires = int(on_lnd["creation_date"]) + int(on_lnd["expiry"])
     show(f"amount:       {int(on_lnd['value_msat']) // 1000} sat ({on_lnd['value_msat']} msat), memo \"{on_lnd['memo']}\"")

@@ -2,7 +2,9 @@
 holding `plugin.wasm`, no base image. Deterministic (fixed tar metadata, gzip mtime 0), so the
 manifest digest depends only on the .wasm and can be pinned before pushing.
 
-    python tests/support/oci_layout.py WASM OUT_DIR      # prints the manifest digest
+    python tools/oci_layout.py WASM OUT_DIR      # prints the manifest digest
+
+scripts/package-wasm.sh runs it; tests/deploy/test_manifests.py checks what it writes.
 """
 
 import gzip
