@@ -108,7 +108,7 @@ impl RequestFilter {
     /// 400 or 414: the request line cannot be read one safe way.
     fn refuse(&self, host: &mut dyn Host, refusal: Refusal, grpc: bool) -> Verdict {
         host.count(Counter::Refused(refusal));
-        if self.would_block(host, &format!("refuse ({})", refusal.message())) {
+        if self.dry_run_lets_through(host, &format!("refuse ({})", refusal.message())) {
             return Verdict::Continue;
         }
         host.log(Level::Debug, &format!("refused: {}", refusal.message()));
@@ -119,15 +119,15 @@ impl RequestFilter {
     /// 404: no route, and `unmatched: deny`.
     fn deny(&self, host: &mut dyn Host, grpc: bool) -> Verdict {
         host.count(Counter::Requests(Requests::Denied));
-        if self.would_block(host, "deny (no route)") {
+        if self.dry_run_lets_through(host, "deny (no route)") {
             return Verdict::Continue;
         }
         host.send_response(response::refused(404, "not found", grpc));
         Verdict::Pause
     }
 
-    /// In a dry run, counts and logs what would have been blocked and lets it through.
-    fn would_block(&self, host: &mut dyn Host, what: &str) -> bool {
+    /// In a dry run, counts and logs what would have been blocked; true when it lets it through.
+    fn dry_run_lets_through(&self, host: &mut dyn Host, what: &str) -> bool {
         if self.config.dry_run {
             host.count(Counter::Requests(Requests::DryRunWouldReject));
             host.log(Level::Info, &format!("dry run: would {what}"));
@@ -174,7 +174,7 @@ impl RequestFilter {
         rejection: &Rejection,
     ) -> Verdict {
         host.count(Counter::Rejected(rejection.kind()));
-        if self.would_block(host, &format!("challenge ({service}): {rejection}")) {
+        if self.dry_run_lets_through(host, &format!("challenge ({service}): {rejection}")) {
             return Verdict::Continue;
         }
         host.log(
