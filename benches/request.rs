@@ -18,17 +18,15 @@ use l402_core::mint::{aperture_caveats, mint_derived, Grant};
 use l402_core::{KeyId, KeyRing};
 use sha2::{Digest, Sha256};
 
+#[path = "../tests/common/shipped.rs"]
+mod shipped;
+
 const NOW: i64 = 1_700_000_000;
 const SECRET: [u8; 32] = [0x5e; 32];
 
 fn config() -> Rc<FilterConfig> {
-    // The JSON block under `value: |`, up to the next filter of the chain.
-    let yaml = include_str!("../envoy/envoy.yaml");
-    let block = yaml.find("value: |").unwrap();
-    let start = yaml[block..].find('{').unwrap() + block;
-    let end = yaml[start..].find("\n          - name:").unwrap() + start;
     let env = |_: &str| Some(hex::encode(SECRET));
-    FilterConfig::compile(&yaml.as_bytes()[start..end], &env).unwrap()
+    FilterConfig::compile(shipped::envoy_plugin_json().as_bytes(), &env).unwrap()
 }
 
 fn line(method: &str, path: &str) -> Headers {

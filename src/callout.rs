@@ -4,7 +4,7 @@
 use l402_core::contract::ChallengeAnswer;
 use l402_core::Challenge;
 
-use crate::host::Headers;
+use crate::host::{header, Headers};
 use crate::labels::labelled;
 
 /// Largest answer read from the invoice service; a challenge is well under 2 KiB.
@@ -81,13 +81,6 @@ impl Failure {
             ),
         }
     }
-}
-
-fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a [u8]> {
-    headers
-        .iter()
-        .find(|(n, _)| n.eq_ignore_ascii_case(name))
-        .map(|(_, v)| v.as_slice())
 }
 
 /// Reads the invoice service's answer: `headers` include `:status`; `body` is `None` when the

@@ -9,6 +9,14 @@ use crate::response::LocalResponse;
 /// need not be UTF-8). Pseudo-headers (`:path`, `:method`, `:authority`) are included.
 pub type Headers = Vec<(String, Vec<u8>)>;
 
+/// The first value of header `name` (any case).
+pub fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a [u8]> {
+    headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case(name))
+        .map(|(_, v)| v.as_slice())
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Level {
     Debug,

@@ -14,7 +14,7 @@ use l402_core::{Rejection, Requirement, Verified};
 use crate::callout::{self, FailureKind, Outcome};
 use crate::canonical::{Refusal, RequestLine};
 use crate::config::{Credentials, FilterConfig};
-use crate::host::{Headers, Host, Level};
+use crate::host::{header, Headers, Host, Level};
 use crate::metrics::{Counter, Requests};
 use crate::response;
 use crate::routing::Decision;
@@ -59,7 +59,7 @@ impl RequestFilter {
         }
         let headers = host.request_headers();
         for name in [TOKEN_ID_HEADER, SERVICE_HEADER] {
-            if has_header(&headers, name) {
+            if header(&headers, name).is_some() {
                 host.set_request_header(name, None);
             }
         }
@@ -68,7 +68,8 @@ impl RequestFilter {
             host.count(Counter::Requests(Requests::Unmatched));
             return Verdict::Continue;
         }
-        let grpc = has_header_prefix(&headers, "content-type", b"application/grpc");
+        let grpc =
+            header(&headers, "content-type").is_some_and(|v| v.starts_with(b"application/grpc"));
         let line = match RequestLine::read(&headers, &config.path_rules) {
             Ok(line) => line,
             Err(refusal) => return self.refuse(host, refusal, grpc),
@@ -279,22 +280,12 @@ impl RequestFilter {
     }
 }
 
-fn has_header(headers: &Headers, name: &str) -> bool {
-    headers.iter().any(|(n, _)| n == name)
-}
-
-fn has_header_prefix(headers: &Headers, name: &str, prefix: &[u8]) -> bool {
-    headers
-        .iter()
-        .any(|(n, v)| n == name && v.starts_with(prefix))
-}
-
 /// Removes every L402 credential before the request goes upstream, not only the one that was
 /// verified: a second token in another header is a credential all the same. `Authorization`
 /// lines keep their other schemes (a `Bearer` for the upstream).
 fn strip_l402_credentials(host: &mut dyn Host, headers: &Headers) {
     for name in [MACAROON, GRPC_METADATA_MACAROON] {
-        if has_header(headers, name) {
+        if header(headers, name).is_some() {
             host.set_request_header(name, None);
         }
     }

@@ -4,8 +4,8 @@
 //! segments; see [`crate::canonical`]), and some take the path, host or method from headers
 //! (`X-Original-URL`, `X-Forwarded-Host`, `X-HTTP-Method-Override`, `HEAD` served as `GET`). The
 //! filter does not guess which server is behind it: it decides the request under every reading,
-//! and the most demanding outcome wins. Matching
-//! more than the upstream serves costs a client a 402; matching less would give away what is sold.
+//! and the most demanding outcome wins. Matching more than the upstream serves costs a client a
+//! 402; matching less would give away what is sold.
 //! - any reading on a paid route: paid (readings on two paid services: refused, no one token fits;
 //!   on one service with different capabilities: all of them are required);
 //! - otherwise any reading denied (unmatched with `unmatched: deny`): 404;
@@ -56,6 +56,9 @@ pub struct RouteTable {
     upper_case_patterns: bool,
     /// Patterns without their trailing slash: a path equal to one needs folded matching.
     slash_variants: Vec<String>,
+    /// A paid route, a paid default or a deny: something to enforce (decided once, not per
+    /// request).
+    enforces: bool,
 }
 
 impl RouteTable {
@@ -67,22 +70,23 @@ impl RouteTable {
             .filter_map(|r| r.path.slash_variant())
             .map(str::to_string)
             .collect();
+        let enforces = unmatched != Unmatched::Pass
+            || routes
+                .iter()
+                .any(|r| matches!(r.action, RouteAction::Paid { .. }));
         Self {
             routes,
             unmatched,
             upper_case_patterns,
             slash_variants,
+            enforces,
         }
     }
 
     /// Whether the filter has anything to enforce: a paid route, a paid default, or a deny.
     /// A table without any lets every request through, readable or not.
     pub fn enforces(&self) -> bool {
-        self.unmatched != Unmatched::Pass
-            || self
-                .routes
-                .iter()
-                .any(|r| matches!(r.action, RouteAction::Paid { .. }))
+        self.enforces
     }
 
     pub fn decide(&self, line: &RequestLine<'_>) -> Decision<'_> {

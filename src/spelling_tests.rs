@@ -7,11 +7,13 @@ use crate::host::Headers;
 use crate::memory_host::MemoryHost;
 use crate::request::{RequestFilter, Verdict};
 
+#[path = "../tests/common/shipped.rs"]
+mod shipped;
+
 const CASES: &str = include_str!("../tests/spellings/cases.json");
-const ENVOY_YAML: &str = include_str!("../envoy/envoy.yaml");
 
 /// `\xHH` in the table stands for the byte 0xHH.
-pub fn unescape(text: &str) -> Vec<u8> {
+fn unescape(text: &str) -> Vec<u8> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -27,28 +29,10 @@ pub fn unescape(text: &str) -> Vec<u8> {
     out
 }
 
-/// The plugin JSON embedded in envoy/envoy.yaml (the block scalar after `value: |`).
-pub fn shipped_plugin_config() -> serde_json::Value {
-    let mut lines = ENVOY_YAML
-        .lines()
-        .skip_while(|l| !l.trim_end().ends_with("value: |"));
-    lines.next();
-    let mut block = Vec::new();
-    let mut indent = None;
-    for line in lines {
-        let depth = line.len() - line.trim_start().len();
-        let body_indent = *indent.get_or_insert(depth);
-        if !line.trim().is_empty() && depth < body_indent {
-            break;
-        }
-        block.push(line);
-    }
-    serde_json::from_str(&block.join("\n")).unwrap()
-}
-
 fn table_config() -> std::rc::Rc<FilterConfig> {
     let cases: serde_json::Value = serde_json::from_str(CASES).unwrap();
-    let mut plugin = shipped_plugin_config();
+    let mut plugin: serde_json::Value =
+        serde_json::from_str(&shipped::envoy_plugin_json()).unwrap();
     plugin["unmatched"] = "pass".into();
     let routes = plugin["routes"].as_array_mut().unwrap();
     routes.extend(cases["extra_routes"].as_array().unwrap().iter().cloned());

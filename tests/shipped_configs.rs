@@ -11,6 +11,9 @@ use envoy_l402::route::{PathMatch, RouteAction};
 use envoy_l402::routing::Unmatched;
 use l402_invoicer::config::{Config, LND_MACAROON_ENV};
 
+mod common;
+use common::shipped::{plugin_json, root};
+
 /// Filter configuration → the service configuration deployed beside it.
 const PAIRS: [(&str, &str); 4] = [
     ("envoy/envoy.yaml", "crates/l402-invoicer/invoicer.toml"),
@@ -25,32 +28,9 @@ const PAIRS: [(&str, &str); 4] = [
     ),
 ];
 
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// Every variable a master secret; the lnd macaroon comes from the file, not the environment.
 fn any_secret(name: &str) -> Option<String> {
     (name != LND_MACAROON_ENV).then(|| "42".repeat(32))
-}
-
-/// The plugin JSON of an Envoy bootstrap (the wasm filter's configuration) or of an Istio
-/// `WasmPlugin` (`spec.pluginConfig`).
-fn plugin_json(yaml: &str) -> String {
-    let doc: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
-    if let Some(plugin) = doc.get("spec").and_then(|s| s.get("pluginConfig")) {
-        return serde_json::to_string(plugin).unwrap();
-    }
-    let listeners = doc["static_resources"]["listeners"].as_sequence().unwrap();
-    listeners
-        .iter()
-        .flat_map(|l| l["filter_chains"].as_sequence().unwrap())
-        .flat_map(|c| c["filters"].as_sequence().unwrap())
-        .flat_map(|f| f["typed_config"]["http_filters"].as_sequence().unwrap())
-        .find(|f| f["name"] == "envoy.filters.http.wasm")
-        .and_then(|f| f["typed_config"]["config"]["configuration"]["value"].as_str())
-        .unwrap()
-        .to_string()
 }
 
 fn filter_config(yaml: &str) -> std::rc::Rc<FilterConfig> {

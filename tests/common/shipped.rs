@@ -1,0 +1,37 @@
+//! The shipped configurations as the Rust tests and benchmarks read them: included with
+//! `#[path]` by the spelling table (src/spelling_tests.rs), the drift test
+//! (tests/shipped_configs.rs) and the benchmark (benches/request.rs), so that the plugin JSON is
+//! found one way, by parsing the YAML.
+// Each includer uses part of it.
+#![allow(dead_code)]
+
+use std::path::Path;
+
+/// The repository root.
+pub fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The plugin JSON of an Envoy bootstrap (the wasm filter's configuration) or of an Istio
+/// `WasmPlugin` (`spec.pluginConfig`).
+pub fn plugin_json(yaml: &str) -> String {
+    let doc: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
+    if let Some(plugin) = doc.get("spec").and_then(|s| s.get("pluginConfig")) {
+        return serde_json::to_string(plugin).unwrap();
+    }
+    let listeners = doc["static_resources"]["listeners"].as_sequence().unwrap();
+    listeners
+        .iter()
+        .flat_map(|l| l["filter_chains"].as_sequence().unwrap())
+        .flat_map(|c| c["filters"].as_sequence().unwrap())
+        .flat_map(|f| f["typed_config"]["http_filters"].as_sequence().unwrap())
+        .find(|f| f["name"] == "envoy.filters.http.wasm")
+        .and_then(|f| f["typed_config"]["config"]["configuration"]["value"].as_str())
+        .unwrap()
+        .to_string()
+}
+
+/// The plugin JSON of envoy/envoy.yaml.
+pub fn envoy_plugin_json() -> String {
+    plugin_json(&std::fs::read_to_string(root().join("envoy/envoy.yaml")).unwrap())
+}
