@@ -23,6 +23,7 @@ fn typical_header(ring: &KeyRing) -> String {
         capabilities: vec!["read".into(), "write".into()],
         constraints: vec![("api_rate".into(), "10".into())],
         valid_until: Some(NOW + 3600),
+        requests: None,
     };
     let (macaroon, _) = mint_derived(
         ring,

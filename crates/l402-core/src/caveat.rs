@@ -2,7 +2,9 @@
 //!
 //! Aperture checks only `services` and `<service>_valid_until`; everything else (capabilities,
 //! constraints, `preimage=`, unknown caveats) is left to the backend. We add one documented
-//! extension: `<service>_capabilities` is enforced when a route requires capabilities.
+//! extensions: `<service>_capabilities` is enforced when a route requires capabilities, and
+//! `<service>_requests=N` makes the token good for at most N requests in all (the count itself is
+//! kept by the invoice service; this module only reads N).
 //! Caveats of the same condition may repeat; each later one may only narrow the previous one and
 //! the last one decides, which lets a holder attenuate a token before lending it.
 
@@ -11,6 +13,7 @@ use thiserror::Error;
 pub const SERVICES: &str = "services";
 pub const CAPABILITIES_SUFFIX: &str = "_capabilities";
 pub const VALID_UNTIL_SUFFIX: &str = "_valid_until";
+pub const REQUESTS_SUFFIX: &str = "_requests";
 pub const PREIMAGE: &str = "preimage";
 
 /// A caveat split at its first `=`, as Aperture's `DecodeCaveat` does.
@@ -51,6 +54,18 @@ pub enum CaveatError {
     CapabilitiesWidened,
     #[error("token does not grant capability `{0}`")]
     MissingCapability(String),
+    #[error("requests caveat is not a decimal count")]
+    MalformedRequests,
+}
+
+/// What a token's caveats grant a request that passed them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Granted {
+    /// The lowest `<service>_requests` of the token: how many requests it is good for in all.
+    /// `None`: no count (a bearer pass until it expires).
+    pub requests: Option<u64>,
+    /// The effective `<service>_valid_until`, if any.
+    pub valid_until: Option<i64>,
 }
 
 /// What a request needs from a token's caveats.
@@ -67,11 +82,12 @@ pub struct Requirement<'a> {
 pub fn check<'a>(
     caveats: impl IntoIterator<Item = &'a [u8]>,
     req: &Requirement<'_>,
-) -> Result<(), CaveatError> {
+) -> Result<Granted, CaveatError> {
     let service = req.service.as_bytes();
     let mut services: Option<&[u8]> = None;
     let mut expiry: Option<i64> = None;
     let mut capabilities: Option<&[u8]> = None;
+    let mut requests: Option<u64> = None;
 
     for caveat in caveats.into_iter().filter_map(Caveat::parse) {
         if caveat.condition == SERVICES.as_bytes() {
@@ -96,6 +112,11 @@ pub fn check<'a>(
                 }
             }
             capabilities = Some(caveat.value);
+        } else if is_service_condition(caveat.condition, service, REQUESTS_SUFFIX) {
+            // Narrowing only, and without an error for a raise: whoever adds a caveat can only
+            // lower the count, so the lowest one wins wherever it stands.
+            let current = parse_count(caveat.value)?;
+            requests = Some(requests.map_or(current, |previous| previous.min(current)));
         }
     }
 
@@ -119,7 +140,10 @@ pub fn check<'a>(
             return Err(CaveatError::MissingCapability(missing.clone()));
         }
     }
-    Ok(())
+    Ok(Granted {
+        requests,
+        valid_until: expiry,
+    })
 }
 
 fn is_service_condition(condition: &[u8], service: &[u8], suffix: &str) -> bool {
@@ -173,6 +197,17 @@ fn parse_unix(value: &[u8]) -> Result<i64, CaveatError> {
         .ok_or(CaveatError::MalformedExpiry)
 }
 
+/// Decimal digits only, no sign (a count is never negative): `0` is a token already used up.
+fn parse_count(value: &[u8]) -> Result<u64, CaveatError> {
+    if value.is_empty() || !value.iter().all(u8::is_ascii_digit) {
+        return Err(CaveatError::MalformedRequests);
+    }
+    std::str::from_utf8(value)
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .ok_or(CaveatError::MalformedRequests)
+}
+
 /// `services=<name>:<tier>`, the first caveat Aperture mints.
 pub fn services(name: &str, tier: u32) -> String {
     format!("{SERVICES}={name}:{tier}")
@@ -188,6 +223,11 @@ pub fn valid_until(service: &str, unix: i64) -> String {
     format!("{service}{VALID_UNTIL_SUFFIX}={unix}")
 }
 
+/// `<service>_requests=<count>`.
+pub fn requests(service: &str, count: u64) -> String {
+    format!("{service}{REQUESTS_SUFFIX}={count}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -195,6 +235,10 @@ mod tests {
     const NOW: i64 = 1_700_000_000;
 
     fn check_all(caveats: &[&str], service: &str, caps: &[&str]) -> Result<(), CaveatError> {
+        grants(caveats, service, caps).map(|_| ())
+    }
+
+    fn grants(caveats: &[&str], service: &str, caps: &[&str]) -> Result<Granted, CaveatError> {
         let caps: Vec<String> = caps.iter().map(|c| c.to_string()).collect();
         let req = Requirement {
             service,
@@ -361,6 +405,55 @@ mod tests {
     }
 
     #[test]
+    fn the_lowest_request_count_wins_and_raising_it_has_no_effect() {
+        let count = |caveats: &[&str]| grants(caveats, "a", &[]).map(|g| g.requests);
+        assert_eq!(count(&["services=a:0"]), Ok(None), "no caveat: no count");
+        assert_eq!(count(&["a_requests=50"]), Ok(Some(50)));
+        assert_eq!(count(&["a_requests=50", "a_requests=5"]), Ok(Some(5)));
+        assert_eq!(count(&["a_requests=5", "a_requests=500"]), Ok(Some(5)));
+        assert_eq!(count(&["a_requests=0"]), Ok(Some(0)));
+        assert_eq!(
+            count(&["b_requests=1"]),
+            Ok(None),
+            "another service's count"
+        );
+    }
+
+    #[test]
+    fn a_request_count_must_be_plain_decimal_digits() {
+        for bad in [
+            "a_requests=",
+            "a_requests=-1",
+            "a_requests=+5",
+            "a_requests=1.0",
+            "a_requests= 5",
+            "a_requests=0x10",
+            "a_requests=99999999999999999999999",
+        ] {
+            assert_eq!(
+                check_all(&[bad], "a", &[]),
+                Err(CaveatError::MalformedRequests),
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            check_all(&["a_requests=5", "a_requests=x"], "a", &[]),
+            Err(CaveatError::MalformedRequests),
+            "a malformed later caveat is not skipped"
+        );
+    }
+
+    #[test]
+    fn the_effective_expiry_is_reported() {
+        let g = grants(
+            &[&valid_until("a", NOW + 100), &valid_until("a", NOW + 10)],
+            "a",
+            &[],
+        );
+        assert_eq!(g.unwrap().valid_until, Some(NOW + 10));
+    }
+
+    #[test]
     fn builders_write_aperture_order_and_format() {
         assert_eq!(services("svc", 0), "services=svc:0");
         assert_eq!(capabilities("svc", &[]), "svc_capabilities=");
@@ -369,5 +462,6 @@ mod tests {
             "svc_capabilities=a,b"
         );
         assert_eq!(valid_until("svc", 42), "svc_valid_until=42");
+        assert_eq!(requests("svc", 50), "svc_requests=50");
     }
 }

@@ -1,7 +1,14 @@
-//! The contract between the filter and the invoice service: the callout the filter sends when a
-//! request has no valid token, and the answer it turns into a 402. Both sides compile against
-//! these types (the filter serialises the request and reads the answer, the service the other
-//! way round), so the two cannot drift. Unknown fields are ignored, so either side can grow.
+//! The contract between the filter and the invoice service. Three conversations, all JSON over the
+//! filter's callout cluster:
+//! - a challenge: the callout the filter sends when a request has no valid token, and the answer
+//!   it turns into a 402;
+//! - quota leases: permission to serve requests of a counted token (`<service>_requests=N`), taken
+//!   in blocks and the unused part given back;
+//! - revocations: the token ids revoked in the shared store, read page by page.
+//!
+//! Both sides compile against these types (the filter serialises the request and reads the answer,
+//! the service the other way round), so the two cannot drift. Unknown fields are ignored, so either
+//! side can grow.
 
 use std::borrow::Cow;
 
@@ -60,6 +67,93 @@ pub struct ChallengeAnswer {
     pub valid_until: Option<i64>,
 }
 
+/// Where the filter asks for a block of a counted token's requests.
+pub const LEASE_PATH: &str = "/v1/quota/leases";
+/// Where the filter gives back what it did not use of a block.
+pub const LEASE_RETURN_PATH: &str = "/v1/quota/returns";
+/// Where revocations are read (`GET ?after=<cursor>`) and recorded (`POST`, authenticated).
+pub const REVOCATIONS_PATH: &str = "/v1/revocations";
+
+/// `POST` [`LEASE_PATH`]: the credential itself, so the service trusts no count the caller
+/// states: it verifies the token and reads N from its caveats.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseRequest<'a> {
+    #[serde(borrow)]
+    pub service: Cow<'a, str>,
+    /// `<base64 macaroon>:<hex preimage>`, as in an `Authorization: L402` line.
+    #[serde(borrow)]
+    pub token: Cow<'a, str>,
+    /// How many requests the caller would like to serve on its own; it may get fewer.
+    pub want: u32,
+}
+
+/// The answer to a [`LeaseRequest`] (200). `granted` counts the request that asked, so a grant
+/// of 1 is that request alone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseAnswer {
+    pub granted: u32,
+    /// Names the block for [`LeaseReturn`]; empty when nothing was granted.
+    #[serde(default)]
+    pub lease: String,
+    /// Requests of the token not yet leased to anyone, after this grant.
+    #[serde(default)]
+    pub remaining: u64,
+    /// Blocks held elsewhere and not yet given back. With `granted == 0` it tells "used up"
+    /// (0) from "wait: other proxies hold the rest" (more than 0).
+    #[serde(default)]
+    pub held: u32,
+    /// How long the caller may serve from the block; after that it gives back the rest.
+    #[serde(default)]
+    pub hold_ms: u32,
+}
+
+impl LeaseAnswer {
+    pub fn exhausted(&self) -> bool {
+        self.granted == 0 && self.held == 0
+    }
+}
+
+/// `POST` [`LEASE_RETURN_PATH`]: the part of a block that was not served. Giving back is the
+/// only way units return; a block never given back counts as served in full.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseReturn<'a> {
+    /// Hex token id.
+    #[serde(borrow)]
+    pub token_id: Cow<'a, str>,
+    #[serde(borrow)]
+    pub lease: Cow<'a, str>,
+    pub unused: u32,
+}
+
+/// The answer to a [`LeaseReturn`]: how many units went back (0 for a block already given back
+/// or forgotten).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReturnAnswer {
+    pub credited: u32,
+}
+
+/// `GET` [`REVOCATIONS_PATH`]`?after=<cursor>`: the ids revoked after `cursor`, oldest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevocationPage {
+    /// Hex token ids.
+    pub ids: Vec<String>,
+    /// Where the next read starts.
+    pub cursor: u64,
+    /// Another page follows at once.
+    #[serde(default)]
+    pub more: bool,
+    /// Names the store's history: a store that lost its data starts a new epoch, and a reader
+    /// that sees a new epoch reads from the start again (keeping what it has).
+    pub epoch: String,
+}
+
+/// `POST` [`REVOCATIONS_PATH`] (with the admin bearer token).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RevokeRequest {
+    /// Hex token id.
+    pub token_id: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -93,6 +187,17 @@ mod tests {
             reason: None,
         };
         assert_eq!(request.path_only(), "/a");
+    }
+
+    #[test]
+    fn a_lease_answer_tells_used_up_from_held_elsewhere() {
+        let answer: LeaseAnswer = serde_json::from_str(r#"{"granted":0}"#).unwrap();
+        assert!(answer.exhausted());
+        let held: LeaseAnswer = serde_json::from_str(r#"{"granted":0,"held":2}"#).unwrap();
+        assert!(!held.exhausted());
+        let granted: LeaseAnswer =
+            serde_json::from_str(r#"{"granted":3,"lease":"ab","remaining":7}"#).unwrap();
+        assert!(!granted.exhausted());
     }
 
     #[test]

@@ -22,7 +22,7 @@ pub mod mint;
 pub mod names;
 pub mod verifier;
 
-pub use caveat::{Caveat, CaveatError};
+pub use caveat::{Caveat, CaveatError, Granted};
 pub use challenge::{Challenge, ChallengeError};
 pub use credentials::{Credential, CredentialError};
 pub use identifier::{Identifier, IdentifierError, TokenId};

@@ -19,9 +19,12 @@ pub struct Grant {
     pub constraints: Vec<(String, String)>,
     /// Unix seconds after which the token stops working, if it expires at all.
     pub valid_until: Option<i64>,
+    /// How many requests the token is good for in all, if it is counted.
+    pub requests: Option<u64>,
 }
 
-/// `services=…`, `<service>_capabilities=…` (even when empty), constraints, `<service>_valid_until=…`.
+/// `services=…`, `<service>_capabilities=…` (even when empty), constraints, `<service>_valid_until=…`,
+/// then our `<service>_requests=…` for a counted token (Aperture skips it, so it goes last).
 pub fn aperture_caveats(grant: &Grant) -> Vec<String> {
     let mut caveats = vec![
         caveat::services(&grant.service, grant.tier),
@@ -33,6 +36,7 @@ pub fn aperture_caveats(grant: &Grant) -> Vec<String> {
             .valid_until
             .map(|t| caveat::valid_until(&grant.service, t)),
     );
+    caveats.extend(grant.requests.map(|n| caveat::requests(&grant.service, n)));
     caveats
 }
 
@@ -73,6 +77,7 @@ mod tests {
             capabilities: vec!["read".into()],
             constraints: vec![("svc_rate".into(), "5".into())],
             valid_until: Some(99),
+            requests: None,
         };
         assert_eq!(
             aperture_caveats(&grant),
@@ -82,6 +87,14 @@ mod tests {
                 "svc_rate=5",
                 "svc_valid_until=99"
             ]
+        );
+        let counted = Grant {
+            requests: Some(50),
+            ..grant.clone()
+        };
+        assert_eq!(
+            aperture_caveats(&counted).last().unwrap(),
+            "svc_requests=50"
         );
         let bare = Grant {
             service: "svc".into(),

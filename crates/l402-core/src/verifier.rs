@@ -6,7 +6,7 @@
 use thiserror::Error;
 
 pub use crate::caveat::Requirement;
-use crate::caveat::{self, CaveatError};
+use crate::caveat::{self, CaveatError, Granted};
 use crate::credentials::{self, Credential, CredentialError};
 use crate::crypto;
 use crate::identifier::{Identifier, IdentifierError};
@@ -30,6 +30,9 @@ pub enum Rejection {
     BadSignature,
     #[error("{0}")]
     Caveat(#[from] CaveatError),
+    /// Verified, but every request its `<service>_requests` caveat allows has been served.
+    #[error("the token's requests are used up")]
+    QuotaExhausted,
 }
 
 /// Declares [`Reason`] with its label and the list of all of them from one table, so a new reason
@@ -67,6 +70,7 @@ reasons! {
     Expired => "expired",
     MissingCapability => "missing_capability",
     InvalidCaveat => "invalid_caveat",
+    QuotaExhausted => "quota_exhausted",
 }
 
 impl Rejection {
@@ -85,6 +89,7 @@ impl Rejection {
             Self::Caveat(CaveatError::Expired) => Reason::Expired,
             Self::Caveat(CaveatError::MissingCapability(_)) => Reason::MissingCapability,
             Self::Caveat(_) => Reason::InvalidCaveat,
+            Self::QuotaExhausted => Reason::QuotaExhausted,
         }
     }
 
@@ -98,6 +103,8 @@ impl Rejection {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Verified {
     pub identifier: Identifier,
+    /// What the caveats grant: a request count for counted tokens, the expiry.
+    pub granted: Granted,
 }
 
 #[derive(Debug, Clone)]
@@ -148,8 +155,11 @@ impl Verifier {
         if !macaroon.verify_signature(root_key.as_bytes()) {
             return Err(Rejection::BadSignature);
         }
-        caveat::check(macaroon.first_party_caveats(), req)?;
-        Ok(Verified { identifier })
+        let granted = caveat::check(macaroon.first_party_caveats(), req)?;
+        Ok(Verified {
+            identifier,
+            granted,
+        })
     }
 }
 

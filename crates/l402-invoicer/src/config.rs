@@ -19,9 +19,11 @@ use crate::issue::{compile_minting, InvoiceSection};
 use crate::lnd::config::LndSection;
 pub use crate::lnd::config::{Lnd, LND_MACAROON_ENV};
 use crate::pricing::{compile_catalog, Catalog, ServiceSection};
-use crate::ratelimit::{RateLimitSection, RateLimits};
+use crate::quota::{QuotaSection, QuotaSettings};
+use crate::ratelimit::{BucketStore, RateLimitSection, RateLimits};
 pub use crate::serve::Server;
 use crate::serve::ServerSection;
+use crate::store::{Redis, RedisSection};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -36,6 +38,18 @@ struct RawConfig {
     #[serde(default)]
     rate_limit: RateLimitSection,
     services: Vec<ServiceSection>,
+    redis: Option<RedisSection>,
+    #[serde(default)]
+    quota: QuotaSection,
+    admin: Option<AdminSection>,
+}
+
+/// `[admin]`: who may record revocations (`POST /v1/revocations`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminSection {
+    /// The variable holding the bearer token; at least 32 characters.
+    token_env: String,
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +62,11 @@ pub struct Config {
     pub invoice_expiry_seconds: u32,
     pub rate_limits: RateLimits,
     pub catalog: Catalog,
+    /// The shared store, if configured: counted tokens, revocations, shared rate limits.
+    pub redis: Option<Redis>,
+    pub quota: QuotaSettings,
+    /// The bearer token of `POST /v1/revocations`; without it, revoking is off.
+    pub admin_token: Option<String>,
 }
 
 impl Config {
@@ -73,14 +92,51 @@ impl Config {
             let message = e.into_inner().message().to_string();
             field(path, message)
         })?;
+        let redis = raw.redis.map(|r| r.compile(base, env)).transpose()?;
+        let catalog = compile_catalog(raw.services)?;
+        let rate_limits = raw.rate_limit.compile()?;
+        if redis.is_none() {
+            // Counted tokens and shared buckets have nowhere to count without the store.
+            if let Some(service) = catalog.services().find(|s| s.counts_requests()) {
+                return Err(field(
+                    format!("services[{}].requests", catalog.position(&service.name)),
+                    "counted tokens need the shared store: add a [redis] section",
+                ));
+            }
+            if rate_limits.store == BucketStore::Redis {
+                return Err(field(
+                    "rate_limit.store",
+                    "`redis` needs the shared store: add a [redis] section",
+                ));
+            }
+        }
+        let admin_token = match raw.admin {
+            None => None,
+            Some(admin) => {
+                let token = env(&admin.token_env).unwrap_or_default();
+                if token.len() < 32 {
+                    return Err(field(
+                        "admin.token_env",
+                        format!(
+                            "variable {} must hold at least 32 characters",
+                            admin.token_env
+                        ),
+                    ));
+                }
+                Some(token)
+            }
+        };
         Ok(Self {
             server: raw.server.compile()?,
             lnd: raw.lnd.compile(base, env)?,
             minting: compile_minting(&raw.keys, raw.mint_key_id, env)?,
             keys: raw.keys,
             invoice_expiry_seconds: raw.invoice.compile()?,
-            rate_limits: raw.rate_limit.compile()?,
-            catalog: compile_catalog(raw.services)?,
+            rate_limits,
+            catalog,
+            redis,
+            quota: raw.quota.compile()?,
+            admin_token,
         })
     }
 }

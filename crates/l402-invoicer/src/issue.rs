@@ -15,7 +15,9 @@ use crate::invoice_check::{check_invoice, Mismatch};
 use crate::lnd::{BackendError, InvoiceBackend, InvoiceRequest};
 use crate::metrics::Metrics;
 use crate::pricing::Catalog;
-use crate::ratelimit::{parse_client_ip, Limited, RateLimiter};
+use crate::ratelimit::{network_of, parse_client_ip, BucketStore, ClientKey, Limited, RateLimiter};
+use crate::store::limits::Scope;
+use crate::store::{Store, StoreError};
 
 #[derive(Debug, Error)]
 pub enum IssueError {
@@ -31,6 +33,8 @@ pub enum IssueError {
     Mint(#[from] KeyError),
     #[error("cannot mint: no randomness for the token id: {0}")]
     Random(getrandom::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 pub struct Issuer<B> {
@@ -39,6 +43,8 @@ pub struct Issuer<B> {
     pub minting: Minting,
     pub invoice_expiry_seconds: u32,
     pub limiter: RateLimiter,
+    /// The shared store, for `rate_limit.store = "redis"`.
+    pub store: Option<Arc<Store>>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -55,12 +61,10 @@ impl<B: InvoiceBackend> Issuer<B> {
         if client.is_none() {
             self.metrics.unknown_client();
         }
-        self.limiter
-            .admit(client, Instant::now())
-            .map_err(|limited| {
-                self.metrics.rate_limited(limited.scope());
-                IssueError::RateLimited(limited)
-            })?;
+        self.admit(client).await?.map_err(|limited| {
+            self.metrics.rate_limited(limited.scope());
+            IssueError::RateLimited(limited)
+        })?;
 
         let offer = service.offer(&request.method, request.path_only());
         let amount_msat = offer.price_msat;
@@ -96,6 +100,24 @@ impl<B: InvoiceBackend> Issuer<B> {
             token_id: identifier.token_id.to_hex(),
             valid_until: grant.valid_until,
         })
+    }
+}
+
+impl<B> Issuer<B> {
+    /// One challenge's worth of the rate limits, from the buckets in memory or in the store.
+    async fn admit(&self, client: ClientKey) -> Result<Result<(), Limited>, StoreError> {
+        let limits = self.limiter.limits();
+        match (&self.store, limits.store) {
+            (Some(store), BucketStore::Redis) => {
+                let network = client.map(|ip| network_of(ip).to_string());
+                let (scope, bucket) = match &network {
+                    Some(network) => (Scope::Client(network), limits.per_client),
+                    None => (Scope::Unknown, limits.unknown_client),
+                };
+                store.admit(scope, bucket, limits.global).await
+            }
+            _ => Ok(self.limiter.admit(client, Instant::now())),
+        }
     }
 }
 

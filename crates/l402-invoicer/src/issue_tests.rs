@@ -95,11 +95,13 @@ fn issuer(mode: Mode, per_client_burst: u32) -> Issuer<FakeLnd> {
         tier: 0,
         capabilities: vec![],
         price_msat: 10_000,
+        requests: None,
         overrides: vec![PriceOverride {
             method: None,
             path_prefix: Some("/premium/".into()),
             price_msat: 100_000,
             capabilities: Some(vec!["premium".into()]),
+            requests: None,
         }],
         token_lifetime_seconds: Some(3600),
         memo: "weather".into(),
@@ -122,6 +124,7 @@ fn issuer(mode: Mode, per_client_burst: u32) -> Issuer<FakeLnd> {
         invoice_expiry_seconds: 600,
         limiter: RateLimiter::new(
             RateLimits {
+                store: crate::ratelimit::BucketStore::Memory,
                 per_client: bucket(per_client_burst),
                 unknown_client: bucket(per_client_burst),
                 global: bucket(100),
@@ -129,6 +132,7 @@ fn issuer(mode: Mode, per_client_burst: u32) -> Issuer<FakeLnd> {
             },
             Instant::now(),
         ),
+        store: None,
         metrics: Arc::new(Metrics::default()),
     }
 }
@@ -246,7 +250,7 @@ async fn call(
     uri: &str,
     body: Vec<u8>,
 ) -> (StatusCode, Option<String>, serde_json::Value) {
-    let app = crate::http::router(Arc::new(issuer), 1024);
+    let app = crate::http::router(crate::http::App::without_store(Arc::new(issuer)), 1024);
     let response = app
         .oneshot(
             Request::builder()
@@ -366,7 +370,7 @@ async fn http_errors_are_json_with_the_right_status() {
 #[tokio::test]
 async fn http_rate_limit_is_429_with_retry_after() {
     let issuer = Arc::new(issuer(Mode::Honest, 1));
-    let app = crate::http::router(issuer.clone(), 1024);
+    let app = crate::http::router(crate::http::App::without_store(issuer.clone()), 1024);
     let post = || {
         Request::builder()
             .method("POST")

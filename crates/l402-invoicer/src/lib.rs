@@ -13,5 +13,8 @@ pub mod issue;
 pub mod lnd;
 pub mod metrics;
 pub mod pricing;
+pub mod quota;
 pub mod ratelimit;
+pub mod revocations;
 pub mod serve;
+pub mod store;

@@ -91,9 +91,21 @@ impl Limited {
 /// The client's address; `None` when the filter could not tell.
 pub type ClientKey = Option<IpAddr>;
 
+/// Where the buckets live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BucketStore {
+    /// In this process: right for one replica.
+    #[default]
+    Memory,
+    /// In the shared store (`[redis]`): one set of buckets for every replica.
+    Redis,
+}
+
 /// The buckets' sizes.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct RateLimits {
+    pub store: BucketStore,
     pub per_client: BucketConfig,
     /// Shared by every request without a client address.
     pub unknown_client: BucketConfig,
@@ -162,6 +174,10 @@ impl RateLimiter {
         self.take_global(now).inspect_err(|_| *bucket = before)
     }
 
+    pub fn limits(&self) -> &RateLimits {
+        &self.limits
+    }
+
     pub fn tracked_clients(&self) -> usize {
         self.clients.lock().map_or(0, |c| c.len())
     }
@@ -198,6 +214,7 @@ pub fn network_of(ip: IpAddr) -> IpAddr {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RateLimitSection {
+    store: BucketStore,
     per_client: BucketSection,
     unknown_client: BucketSection,
     global: BucketSection,
@@ -207,6 +224,7 @@ pub struct RateLimitSection {
 impl Default for RateLimitSection {
     fn default() -> Self {
         Self {
+            store: BucketStore::Memory,
             per_client: BucketSection {
                 burst: 20,
                 per_second: 1.0,
@@ -259,6 +277,7 @@ impl RateLimitSection {
             ));
         }
         Ok(RateLimits {
+            store: raw.store,
             per_client: bucket("per_client", &raw.per_client)?,
             unknown_client: bucket("unknown_client", &raw.unknown_client)?,
             global: bucket("global", &raw.global)?,
@@ -287,6 +306,7 @@ mod tests {
     fn limiter(max_tracked_clients: usize, global: BucketConfig, t0: Instant) -> RateLimiter {
         RateLimiter::new(
             RateLimits {
+                store: BucketStore::Memory,
                 per_client: CLIENT,
                 unknown_client: BucketConfig {
                     burst: 2,

@@ -10,17 +10,23 @@ use tokio::net::TcpListener;
 use crate::config::Config;
 use crate::config_error::{field, ConfigError};
 use crate::connections::{fit_to_descriptor_limit, serve, ConnectionLimits};
+use crate::http::App;
 use crate::issue::Issuer;
 use crate::lnd::rest::{ClientError, LndRest};
 use crate::lnd::Metered;
 use crate::metrics::Metrics;
+use crate::quota::Counting;
 use crate::ratelimit::RateLimiter;
+use crate::revocations::Revocations;
+use crate::store::{Store, StoreError};
 
 /// Why the service could not start serving.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
     #[error(transparent)]
     Lnd(#[from] ClientError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
     #[error("cannot listen on {address}: {source}")]
     Listen {
         address: SocketAddr,
@@ -28,14 +34,39 @@ pub enum ServeError {
     },
 }
 
-pub fn issuer(config: &Config) -> Result<Issuer<Metered<LndRest>>, ClientError> {
+pub fn app(config: &Config) -> Result<App<Metered<LndRest>>, ServeError> {
     let metrics = Arc::new(Metrics::default());
+    let store = match &config.redis {
+        None => None,
+        Some(redis) => Some(Arc::new(Store::open(redis, metrics.clone())?)),
+    };
+    let issuer = Arc::new(issuer(config, store.clone(), metrics)?);
+    Ok(App {
+        counting: Arc::new(Counting::new(
+            store.clone(),
+            config.minting.ring.clone(),
+            config.quota,
+        )),
+        revocations: Arc::new(Revocations {
+            store,
+            admin_token: config.admin_token.clone(),
+        }),
+        issuer,
+    })
+}
+
+fn issuer(
+    config: &Config,
+    store: Option<Arc<Store>>,
+    metrics: Arc<Metrics>,
+) -> Result<Issuer<Metered<LndRest>>, ClientError> {
     Ok(Issuer {
         backend: Metered::new(LndRest::new(&config.lnd)?, metrics.clone()),
         catalog: config.catalog.clone(),
         minting: config.minting.clone(),
         invoice_expiry_seconds: config.invoice_expiry_seconds,
         limiter: RateLimiter::new(config.rate_limits, Instant::now()),
+        store,
         metrics,
     })
 }
@@ -43,7 +74,7 @@ pub fn issuer(config: &Config) -> Result<Issuer<Metered<LndRest>>, ClientError> 
 /// Serves until SIGTERM or SIGINT, then lets in-flight requests finish for up to the
 /// configured grace period.
 pub async fn run(config: Config) -> Result<(), ServeError> {
-    let issuer = Arc::new(issuer(&config)?);
+    let app = app(&config)?;
     let address = config.server.listen;
     let listen_error = |source| ServeError::Listen { address, source };
     let listener = TcpListener::bind(address).await.map_err(listen_error)?;
@@ -53,10 +84,11 @@ pub async fn run(config: Config) -> Result<(), ServeError> {
         lnd = %config.lnd.rest_url,
         services = ?config.catalog.names().collect::<Vec<_>>(),
         mint_key_id = %config.minting.key_id,
+        store = config.redis.as_ref().map(|r| r.where_()).unwrap_or_default(),
         "listening"
     );
-    let metrics = issuer.metrics.clone();
-    let app = crate::http::router(issuer, config.server.max_body_bytes);
+    let metrics = app.issuer.metrics.clone();
+    let app = crate::http::router(app, config.server.max_body_bytes);
     let mut limits = config.server.connections;
     limits.max_connections = fit_to_descriptor_limit(limits.max_connections);
     let grace = config.server.shutdown_grace;

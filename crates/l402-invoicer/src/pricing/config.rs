@@ -19,6 +19,7 @@ pub struct ServiceSection {
     capabilities: Vec<String>,
     timeout_seconds: Option<u64>,
     memo: Option<String>,
+    requests: Option<u64>,
     #[serde(default)]
     prices: Vec<PriceSection>,
 }
@@ -31,6 +32,7 @@ pub(crate) struct PriceSection {
     price_sat: Option<u64>,
     price_msat: Option<u64>,
     capabilities: Option<Vec<String>>,
+    requests: Option<u64>,
 }
 
 /// The `[[services]]` tables, as a catalogue.
@@ -75,6 +77,7 @@ pub fn compile_catalog(raw: Vec<ServiceSection>) -> Result<Catalog, ConfigError>
                 path_prefix: p.path_prefix,
                 price_msat: price(&at, p.price_sat, p.price_msat)?,
                 capabilities: p.capabilities,
+                requests: requests(&format!("{at}requests"), p.requests)?,
             });
         }
         if let Some(0) = s.timeout_seconds {
@@ -91,6 +94,7 @@ pub fn compile_catalog(raw: Vec<ServiceSection>) -> Result<Catalog, ConfigError>
             return Err(field(at("memo"), "must be at most 639 bytes"));
         }
         services.push(Service {
+            requests: requests(&at("requests"), s.requests)?,
             name: s.name,
             tier: s.tier,
             capabilities: s.capabilities,
@@ -130,6 +134,19 @@ fn price(prefix: &str, sat: Option<u64>, msat: Option<u64>) -> Result<u64, Confi
         ));
     }
     Ok(msat)
+}
+
+/// The largest count: the shared store counts in Lua, whose numbers are exact to 2^53.
+pub const MAX_REQUESTS: u64 = 1 << 53;
+
+fn requests(at: &str, requests: Option<u64>) -> Result<Option<u64>, ConfigError> {
+    match requests {
+        Some(n) if !(1..=MAX_REQUESTS).contains(&n) => Err(field(
+            at,
+            format!("must be between 1 and {MAX_REQUESTS} (1 sells one request per payment)"),
+        )),
+        other => Ok(other),
+    }
 }
 
 fn check_capabilities(at: &str, capabilities: &[String]) -> Result<(), ConfigError> {

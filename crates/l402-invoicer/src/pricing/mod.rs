@@ -17,6 +17,8 @@ pub struct PriceOverride {
     pub price_msat: u64,
     /// Capabilities granted instead of the service's, if given.
     pub capabilities: Option<Vec<String>>,
+    /// A request count instead of the service's, if given.
+    pub requests: Option<u64>,
 }
 
 /// What is sold for one request.
@@ -24,6 +26,8 @@ pub struct PriceOverride {
 pub struct Offer<'a> {
     pub price_msat: u64,
     pub capabilities: &'a [String],
+    /// How many requests the token is good for; `None` for a token counted by time only.
+    pub requests: Option<u64>,
 }
 
 impl PriceOverride {
@@ -44,6 +48,8 @@ pub struct Service {
     pub tier: u32,
     pub capabilities: Vec<String>,
     pub price_msat: u64,
+    /// `requests = N`: tokens good for N requests in all.
+    pub requests: Option<u64>,
     pub overrides: Vec<PriceOverride>,
     /// Seconds a token stays valid after minting; `None` for tokens that do not expire.
     pub token_lifetime_seconds: Option<u64>,
@@ -60,6 +66,7 @@ impl Service {
             capabilities: matched
                 .and_then(|o| o.capabilities.as_deref())
                 .unwrap_or(&self.capabilities),
+            requests: matched.and_then(|o| o.requests).or(self.requests),
         }
     }
 
@@ -73,7 +80,13 @@ impl Service {
             valid_until: self
                 .token_lifetime_seconds
                 .map(|s| now.saturating_add(i64::try_from(s).unwrap_or(i64::MAX))),
+            requests: offer.requests,
         }
+    }
+
+    /// Whether any offer of the service sells counted tokens (and so needs the shared store).
+    pub fn counts_requests(&self) -> bool {
+        self.requests.is_some() || self.overrides.iter().any(|o| o.requests.is_some())
     }
 }
 
@@ -95,6 +108,18 @@ impl Catalog {
     pub fn names(&self) -> impl Iterator<Item = &str> {
         self.services.iter().map(|s| s.name.as_str())
     }
+
+    pub fn services(&self) -> impl Iterator<Item = &Service> {
+        self.services.iter()
+    }
+
+    /// Where service `name` stands in the configuration (for error messages).
+    pub fn position(&self, name: &str) -> usize {
+        self.services
+            .iter()
+            .position(|s| s.name == name)
+            .unwrap_or(0)
+    }
 }
 
 #[cfg(test)]
@@ -107,24 +132,28 @@ mod tests {
             tier: 0,
             capabilities: vec!["read".into()],
             price_msat: 10_000,
+            requests: None,
             overrides: vec![
                 PriceOverride {
                     method: Some("POST".into()),
                     path_prefix: Some("/weather/bulk".into()),
                     price_msat: 500_000,
                     capabilities: Some(vec!["bulk".into()]),
+                    requests: Some(100),
                 },
                 PriceOverride {
                     method: None,
                     path_prefix: Some("/weather/bulk".into()),
                     price_msat: 100_000,
                     capabilities: None,
+                    requests: None,
                 },
                 PriceOverride {
                     method: Some("DELETE".into()),
                     path_prefix: None,
                     price_msat: 1,
                     capabilities: None,
+                    requests: None,
                 },
             ],
             token_lifetime_seconds: Some(60),
@@ -147,6 +176,21 @@ mod tests {
         assert_eq!(s.offer("GET", "/weather/bulk").capabilities, ["read"]);
         let grant = s.grant(&s.offer("POST", "/weather/bulk"), 0);
         assert_eq!(grant.capabilities, ["bulk"]);
+    }
+
+    #[test]
+    fn an_override_may_sell_a_request_count() {
+        let s = weather();
+        assert_eq!(s.offer("POST", "/weather/bulk").requests, Some(100));
+        assert_eq!(s.offer("GET", "/weather/today").requests, None);
+        assert!(s.counts_requests());
+        let counted = Service {
+            requests: Some(5),
+            ..weather()
+        };
+        assert_eq!(counted.offer("GET", "/weather/today").requests, Some(5));
+        let grant = counted.grant(&counted.offer("GET", "/"), 0);
+        assert_eq!(grant.requests, Some(5));
     }
 
     #[test]
