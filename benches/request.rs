@@ -9,7 +9,7 @@ use std::rc::Rc;
 use criterion::{criterion_group, criterion_main, Criterion};
 use envoy_l402::canonical::RequestLine;
 use envoy_l402::config::{FilterConfig, InvoiceService};
-use envoy_l402::host::{DispatchError, Headers, Host, Level};
+use envoy_l402::host::{Call, DispatchError, Headers, Host, Level};
 use envoy_l402::metrics::Counter;
 use envoy_l402::request::RequestFilter;
 use envoy_l402::response::LocalResponse;
@@ -51,15 +51,18 @@ impl Host for BenchHost {
     fn now_unix(&self) -> i64 {
         NOW
     }
+    fn now_millis(&self) -> u64 {
+        NOW as u64 * 1000
+    }
     fn client_ip(&self) -> Option<String> {
         None
     }
-    fn dispatch(&mut self, _: &InvoiceService, _: Vec<u8>) -> Result<u32, DispatchError> {
+    fn dispatch(&mut self, _: &InvoiceService, _: Call<'_>) -> Result<u32, DispatchError> {
         Ok(1)
     }
     fn send_response(&mut self, _: LocalResponse) {}
     fn resume(&mut self) {}
-    fn count(&mut self, _: Counter) {}
+    fn count_by(&mut self, _: Counter, _: u64) {}
     fn log(&self, _: Level, _: &str) {}
 }
 
@@ -86,6 +89,7 @@ fn bench(c: &mut Criterion) {
     let grant = Grant {
         service: "weather".into(),
         valid_until: Some(NOW + 3600),
+        requests: None,
         ..Grant::default()
     };
     let hash: [u8; 32] = Sha256::digest(preimage).into();
@@ -101,7 +105,7 @@ fn bench(c: &mut Criterion) {
     let mut host = BenchHost(headers);
     c.bench_function("paid request, valid token (whole filter)", |b| {
         b.iter(|| {
-            let mut filter = RequestFilter::new(config.clone());
+            let mut filter = RequestFilter::new(config.clone(), Default::default());
             black_box(filter.on_request_headers(&mut host));
         })
     });

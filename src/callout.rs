@@ -1,8 +1,9 @@
 //! The callout to the invoice service: how the filter reads its answer. What it sends and what it
 //! reads are the contract types of `l402_core::contract`, shared with the service.
 
-use l402_core::contract::ChallengeAnswer;
+use l402_core::contract::{ChallengeAnswer, LeaseAnswer};
 use l402_core::Challenge;
+use serde::de::DeserializeOwned;
 
 use crate::host::{header, Headers};
 use crate::labels::labelled;
@@ -83,37 +84,65 @@ impl Failure {
     }
 }
 
-/// Reads the invoice service's answer: `headers` include `:status`; `body` is `None` when the
-/// answer had none or, at `body_size` over the limit, when it was not read.
-pub fn interpret(headers: &Headers, body_size: usize, body: Option<&[u8]>) -> Outcome {
-    let Some(status) = header(headers, ":status") else {
-        return Outcome::Failed(Failure::Reset);
-    };
+/// The answer's HTTP status, or the failure Envoy's synthetic answers stand for.
+fn status(headers: &Headers) -> Result<u16, Failure> {
+    let status = header(headers, ":status").ok_or(Failure::Reset)?;
     let status = std::str::from_utf8(status)
         .ok()
         .and_then(|s| s.parse::<u16>().ok());
     match status {
-        Some(200..=299) => {}
-        Some(429) => {
-            let retry_after = header(headers, "retry-after")
-                .and_then(|v| std::str::from_utf8(v).ok())
-                .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
-                .unwrap_or("1");
-            return Outcome::RateLimited {
-                retry_after: retry_after.to_string(),
-            };
-        }
-        Some(504) => return Outcome::Failed(Failure::Timeout),
-        Some(503) => return Outcome::Failed(Failure::Unavailable),
-        Some(other) => return Outcome::Failed(Failure::Status(other)),
-        None => return Outcome::Failed(Failure::Malformed("no valid :status".into())),
+        Some(504) => Err(Failure::Timeout),
+        Some(503) => Err(Failure::Unavailable),
+        Some(status) => Ok(status),
+        None => Err(Failure::Malformed("no valid :status".into())),
+    }
+}
+
+/// A successful answer's JSON body as `T`.
+fn json<T: DeserializeOwned>(
+    status: u16,
+    body_size: usize,
+    body: Option<&[u8]>,
+    what: &str,
+) -> Result<T, Failure> {
+    if !(200..=299).contains(&status) {
+        return Err(Failure::Status(status));
     }
     if !within_limit(body_size) {
-        return Outcome::Failed(Failure::TooLarge(body_size));
+        return Err(Failure::TooLarge(body_size));
     }
-    let answer: ChallengeAnswer = match serde_json::from_slice(body.unwrap_or_default()) {
+    serde_json::from_slice(body.unwrap_or_default())
+        .map_err(|e| Failure::Malformed(format!("not {what} JSON ({e})")))
+}
+
+/// Reads the answer to a lease request (`l402_core::contract::LeaseAnswer`).
+pub fn interpret_lease(
+    headers: &Headers,
+    body_size: usize,
+    body: Option<&[u8]>,
+) -> Result<LeaseAnswer, Failure> {
+    json(status(headers)?, body_size, body, "lease")
+}
+
+/// Reads the invoice service's answer: `headers` include `:status`; `body` is `None` when the
+/// answer had none or, at `body_size` over the limit, when it was not read.
+pub fn interpret(headers: &Headers, body_size: usize, body: Option<&[u8]>) -> Outcome {
+    let status = match status(headers) {
+        Ok(status) => status,
+        Err(failure) => return Outcome::Failed(failure),
+    };
+    if status == 429 {
+        let retry_after = header(headers, "retry-after")
+            .and_then(|v| std::str::from_utf8(v).ok())
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .unwrap_or("1");
+        return Outcome::RateLimited {
+            retry_after: retry_after.to_string(),
+        };
+    }
+    let answer: ChallengeAnswer = match json(status, body_size, body, "challenge") {
         Ok(answer) => answer,
-        Err(e) => return Outcome::Failed(Failure::Malformed(format!("not challenge JSON ({e})"))),
+        Err(failure) => return Outcome::Failed(failure),
     };
     match Challenge::from_parts(&answer.macaroon, &answer.invoice) {
         Ok(challenge) => Outcome::Challenge {

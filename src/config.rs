@@ -51,6 +51,38 @@ struct RawConfig {
     escaped_slashes: RawEscapedSlashes,
     #[serde(default = "default_max_path_bytes")]
     max_path_bytes: usize,
+    #[serde(default)]
+    quota: RawQuota,
+    revocations: Option<RawRevocations>,
+}
+
+/// `quota`: how this worker serves counted tokens (`<service>_requests=N`).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawQuota {
+    lease_size: u32,
+    idle_return_ms: u64,
+}
+
+impl Default for RawQuota {
+    fn default() -> Self {
+        Self {
+            lease_size: 100,
+            idle_return_ms: 1_000,
+        }
+    }
+}
+
+/// `revocations`: read the ids revoked in the shared store through the invoice service.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRevocations {
+    #[serde(default = "default_sync_interval_ms")]
+    sync_interval_ms: u64,
+}
+
+fn default_sync_interval_ms() -> u64 {
+    1_000
 }
 
 #[derive(Debug, Deserialize)]
@@ -157,6 +189,34 @@ pub struct InvoiceService {
     pub timeout_ms: u64,
 }
 
+/// Counted tokens and shared revocations, as this worker takes part in them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counting {
+    /// How many requests of a counted token a worker asks for at once.
+    pub lease_size: u32,
+    /// A block unused this long goes back to the service.
+    pub idle_return_ms: u64,
+    /// How often revocations are read from the shared store; `None`: only `revoked_token_ids`.
+    pub revocation_sync_ms: Option<u64>,
+}
+
+impl Counting {
+    /// How often the root context's timer runs: often enough to give blocks back and to read
+    /// revocations on time.
+    pub fn tick_ms(&self) -> u64 {
+        let half_idle = self.idle_return_ms / 2;
+        self.revocation_sync_ms
+            .map_or(half_idle, |sync| sync.min(half_idle))
+            .max(50)
+    }
+
+    /// The Retry-After for a counted token whose last units are held by other workers: by then
+    /// idle blocks have gone back.
+    pub fn retry_after_seconds(&self) -> u32 {
+        u32::try_from(self.idle_return_ms.div_ceil(1000) + 1).unwrap_or(u32::MAX)
+    }
+}
+
 #[derive(Debug)]
 pub struct FilterConfig {
     pub invoice_service: InvoiceService,
@@ -169,6 +229,7 @@ pub struct FilterConfig {
     pub fail_open: bool,
     pub credentials: Credentials,
     pub retry_after_seconds: u32,
+    pub counting: Counting,
     /// Accepted, but worth an operator's attention; logged at warn when the plugin starts.
     pub warnings: Vec<String>,
 }
@@ -247,6 +308,7 @@ impl FilterConfig {
             },
             max_path_bytes: raw.max_path_bytes,
         };
+        let counting = compile_counting(&raw.quota, raw.revocations.as_ref())?;
         let ring = compile_keys(&raw.keys, env)?;
         let revoked = raw
             .revoked_token_ids
@@ -268,9 +330,40 @@ impl FilterConfig {
             fail_open: raw.fail_open,
             credentials: raw.credentials,
             retry_after_seconds: raw.retry_after_seconds,
+            counting,
             warnings,
         }))
     }
+}
+
+fn compile_counting(
+    quota: &RawQuota,
+    revocations: Option<&RawRevocations>,
+) -> Result<Counting, ConfigError> {
+    let within = |name: &str, value: u64, range: std::ops::RangeInclusive<u64>| {
+        if range.contains(&value) {
+            Ok(value)
+        } else {
+            Err(field(
+                name,
+                format!("must be between {} and {}", range.start(), range.end()),
+            ))
+        }
+    };
+    within("quota.lease_size", quota.lease_size.into(), 1..=10_000)?;
+    Ok(Counting {
+        lease_size: quota.lease_size,
+        idle_return_ms: within("quota.idle_return_ms", quota.idle_return_ms, 100..=10_000)?,
+        revocation_sync_ms: revocations
+            .map(|r| {
+                within(
+                    "revocations.sync_interval_ms",
+                    r.sync_interval_ms,
+                    100..=60_000,
+                )
+            })
+            .transpose()?,
+    })
 }
 
 /// A route that every request matches, so nothing is left to the `unmatched` default.

@@ -1,7 +1,8 @@
 //! The proxy-wasm adapter: Envoy's callbacks in, [`Host`] calls out. No decisions are made here.
 
+use std::collections::HashMap;
 use std::rc::Rc;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
@@ -9,20 +10,124 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Metr
 
 use crate::callout;
 use crate::config::{FilterConfig, InvoiceService};
-use crate::host::{DispatchError, Headers, Host, Level};
-use crate::metrics::Counter;
+use crate::host::{Call, DispatchError, Headers, Host, Level};
+use crate::metrics::{Counter, Quota, Revocations};
 use crate::request::{RequestFilter, Verdict};
 use crate::response::LocalResponse;
 use crate::source_address;
+use crate::worker::{RootCallKind, Worker};
 
 #[derive(Default)]
 pub struct PluginRoot {
     config: Option<Rc<FilterConfig>>,
     /// Envoy's id of each counter, at [`Counter::index`]; `None` where defining it failed.
     metrics: Rc<Vec<Option<u32>>>,
+    /// Shared with every request of this worker; kept across reconfigurations, so neither a
+    /// held block nor a revocation is forgotten.
+    worker: Rc<Worker>,
+    /// The root context's callouts in flight.
+    calls: HashMap<u32, RootCallKind>,
 }
 
-impl Context for PluginRoot {}
+impl PluginRoot {
+    fn count(&self, counter: Counter, n: u64) {
+        count(&self.metrics, counter, n);
+    }
+
+    /// Gives back idle blocks and reads revocations when due.
+    fn run_timer(&mut self) {
+        let Some(config) = self.config.clone() else {
+            return;
+        };
+        for call in self.worker.tick(millis_now(), &config.counting) {
+            let kind = call.kind;
+            let dispatched = dispatch(
+                &config.invoice_service,
+                Call {
+                    method: call.method,
+                    path: &call.path,
+                    body: call.body,
+                },
+            );
+            match dispatched {
+                Ok(token) => {
+                    self.calls.insert(token, kind);
+                }
+                Err(e) => {
+                    warn(&format!(
+                        "cannot call the invoice service from the timer: {e:?}"
+                    ));
+                    self.root_call_failed(kind);
+                }
+            }
+        }
+    }
+
+    fn root_call_failed(&self, kind: RootCallKind) {
+        match kind {
+            RootCallKind::GiveBack { .. } => self.count(Counter::Quota(Quota::ReturnErrors), 1),
+            RootCallKind::Sync => {
+                self.worker.sync_failed();
+                self.count(Counter::Revocations(Revocations::SyncErrors), 1);
+            }
+        }
+    }
+}
+
+impl Context for PluginRoot {
+    fn on_http_call_response(
+        &mut self,
+        token: u32,
+        _headers: usize,
+        body_size: usize,
+        _trailers: usize,
+    ) {
+        let Some(kind) = self.calls.remove(&token) else {
+            return;
+        };
+        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        if status != "200" {
+            warn(&format!(
+                "invoice service answered the timer's call with status `{status}`"
+            ));
+            self.root_call_failed(kind);
+            return;
+        }
+        match kind {
+            RootCallKind::GiveBack { unused } => {
+                self.count(Counter::Quota(Quota::Returns), 1);
+                self.count(Counter::Quota(Quota::ReturnedUnits), u64::from(unused));
+            }
+            RootCallKind::Sync => {
+                let body = (body_size <= MAX_REVOCATION_PAGE_BYTES)
+                    .then(|| hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size))
+                    .and_then(|r| r.ok().flatten())
+                    .unwrap_or_default();
+                match self.worker.sync_answered(&body) {
+                    Ok(applied) => {
+                        self.count(
+                            Counter::Revocations(Revocations::Applied),
+                            applied.added as u64,
+                        );
+                        if applied.more {
+                            self.run_timer();
+                        }
+                    }
+                    Err(why) => {
+                        warn(&format!("revocations not read: {why}"));
+                        self.count(Counter::Revocations(Revocations::SyncErrors), 1);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// A page of 1,000 ids is about 70 KiB.
+const MAX_REVOCATION_PAGE_BYTES: usize = 1024 * 1024;
 
 impl RootContext for PluginRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
@@ -47,6 +152,8 @@ impl RootContext for PluginRoot {
                         &format!("l402 filter configuration: {warning}"),
                     );
                 }
+                let tick = Duration::from_millis(config.counting.tick_ms());
+                logged("setting the timer", hostcalls::set_tick_period(tick));
                 self.config = Some(config);
             }
             Err(e) => {
@@ -70,6 +177,10 @@ impl RootContext for PluginRoot {
         true
     }
 
+    fn on_tick(&mut self) {
+        self.run_timer();
+    }
+
     fn get_type(&self) -> Option<ContextType> {
         Some(ContextType::HttpContext)
     }
@@ -77,7 +188,7 @@ impl RootContext for PluginRoot {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let config = self.config.clone()?;
         Some(Box::new(PluginHttp {
-            filter: RequestFilter::new(config),
+            filter: RequestFilter::new(config, Rc::clone(&self.worker)),
             host: EnvoyHost {
                 metrics: Rc::clone(&self.metrics),
             },
@@ -150,6 +261,46 @@ fn log(level: Level, message: &str) {
     let _ = hostcalls::log(level, message);
 }
 
+fn count(metrics: &[Option<u32>], counter: Counter, n: u64) {
+    if let Some(Some(id)) = metrics.get(counter.index()) {
+        let n = i64::try_from(n).unwrap_or(i64::MAX);
+        logged("counting", hostcalls::increment_metric(*id, n));
+    }
+}
+
+fn since_epoch() -> Option<Duration> {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t: SystemTime| t.duration_since(UNIX_EPOCH).ok())
+}
+
+fn millis_now() -> u64 {
+    since_epoch().map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// A callout to the invoice service's cluster, from a request or from the timer.
+fn dispatch(service: &InvoiceService, call: Call<'_>) -> Result<u32, DispatchError> {
+    let length = call.body.len().to_string();
+    let mut headers = vec![
+        (":method", call.method),
+        (":path", call.path),
+        (":authority", service.authority.as_str()),
+    ];
+    if !call.body.is_empty() {
+        headers.push(("content-type", "application/json"));
+        headers.push(("content-length", length.as_str()));
+    }
+    let body = (!call.body.is_empty()).then_some(call.body.as_slice());
+    hostcalls::dispatch_http_call(
+        &service.cluster,
+        headers,
+        body,
+        vec![],
+        Duration::from_millis(service.timeout_ms),
+    )
+    .map_err(|status| DispatchError::Refused(format!("{status:?}")))
+}
+
 struct EnvoyHost {
     metrics: Rc<Vec<Option<u32>>>,
 }
@@ -176,10 +327,11 @@ impl Host for EnvoyHost {
     }
 
     fn now_unix(&self) -> i64 {
-        hostcalls::get_current_time()
-            .ok()
-            .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_secs() as i64)
+        since_epoch().map_or(0, |d| d.as_secs() as i64)
+    }
+
+    fn now_millis(&self) -> u64 {
+        millis_now()
     }
 
     fn client_ip(&self) -> Option<String> {
@@ -190,23 +342,8 @@ impl Host for EnvoyHost {
         source_address::ip_of(&address)
     }
 
-    fn dispatch(&mut self, service: &InvoiceService, body: Vec<u8>) -> Result<u32, DispatchError> {
-        let length = body.len().to_string();
-        let headers = vec![
-            (":method", "POST"),
-            (":path", service.path.as_str()),
-            (":authority", service.authority.as_str()),
-            ("content-type", "application/json"),
-            ("content-length", length.as_str()),
-        ];
-        hostcalls::dispatch_http_call(
-            &service.cluster,
-            headers,
-            Some(&body),
-            vec![],
-            Duration::from_millis(service.timeout_ms),
-        )
-        .map_err(|status| DispatchError::Refused(format!("{status:?}")))
+    fn dispatch(&mut self, service: &InvoiceService, call: Call<'_>) -> Result<u32, DispatchError> {
+        dispatch(service, call)
     }
 
     fn send_response(&mut self, response: LocalResponse) {
@@ -226,10 +363,8 @@ impl Host for EnvoyHost {
         logged("resuming the request", hostcalls::resume_http_request());
     }
 
-    fn count(&mut self, counter: Counter) {
-        if let Some(Some(id)) = self.metrics.get(counter.index()) {
-            logged("counting", hostcalls::increment_metric(*id, 1));
-        }
+    fn count_by(&mut self, counter: Counter, n: u64) {
+        count(&self.metrics, counter, n);
     }
 
     fn log(&self, level: Level, message: &str) {

@@ -31,6 +31,14 @@ pub enum DispatchError {
     Refused(String),
 }
 
+/// A callout to the invoice service: which conversation of `l402_core::contract` it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Call<'a> {
+    pub method: &'static str,
+    pub path: &'a str,
+    pub body: Vec<u8>,
+}
+
 pub trait Host {
     fn request_headers(&self) -> Headers;
     /// Replaces (or with `None` removes) every line of a request header.
@@ -38,11 +46,16 @@ pub trait Host {
     fn add_request_header(&mut self, name: &str, value: &[u8]);
     /// Whole seconds since the Unix epoch.
     fn now_unix(&self) -> i64;
+    /// Milliseconds since the Unix epoch: the clock of lease hold and idle times.
+    fn now_millis(&self) -> u64;
     fn client_ip(&self) -> Option<String>;
     /// Starts the callout; the answer comes back through `on_callout_response` with the token.
-    fn dispatch(&mut self, service: &InvoiceService, body: Vec<u8>) -> Result<u32, DispatchError>;
+    fn dispatch(&mut self, service: &InvoiceService, call: Call<'_>) -> Result<u32, DispatchError>;
     fn send_response(&mut self, response: LocalResponse);
     fn resume(&mut self);
-    fn count(&mut self, counter: Counter);
+    fn count(&mut self, counter: Counter) {
+        self.count_by(counter, 1);
+    }
+    fn count_by(&mut self, counter: Counter, n: u64);
     fn log(&self, level: Level, message: &str);
 }

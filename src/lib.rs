@@ -10,15 +10,20 @@ pub mod canonical;
 pub mod config;
 pub mod host;
 mod labels;
+pub mod leases;
 pub mod metrics;
 pub mod request;
 pub mod response;
+pub mod revoked;
 pub mod route;
 pub mod routing;
 pub mod source_address;
+pub mod worker;
 
 #[cfg(test)]
 mod memory_host;
+#[cfg(test)]
+mod quota_tests;
 #[cfg(test)]
 mod spelling_tests;
 #[cfg(test)]

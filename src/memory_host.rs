@@ -1,7 +1,7 @@
 //! The host, in memory, for the native tests of the request state machine.
 
 use crate::config::InvoiceService;
-use crate::host::{DispatchError, Headers, Host, Level};
+use crate::host::{Call, DispatchError, Headers, Host, Level};
 use crate::metrics::Counter;
 use crate::response::LocalResponse;
 
@@ -12,7 +12,11 @@ pub const NOW: i64 = 1_700_000_000;
 #[derive(Default)]
 pub struct MemoryHost {
     pub headers: Headers,
+    /// Callouts made: cluster, path and JSON body.
     pub dispatched: Vec<(String, serde_json::Value)>,
+    pub dispatched_paths: Vec<String>,
+    /// The clock in milliseconds (seconds are [`NOW`]).
+    pub millis: u64,
     pub refuse_dispatch: bool,
     pub sent: Option<LocalResponse>,
     pub resumed: bool,
@@ -75,18 +79,22 @@ impl Host for MemoryHost {
     fn now_unix(&self) -> i64 {
         NOW
     }
+    fn now_millis(&self) -> u64 {
+        self.millis
+    }
     fn client_ip(&self) -> Option<String> {
         Some("203.0.113.9".into())
     }
-    fn dispatch(&mut self, service: &InvoiceService, body: Vec<u8>) -> Result<u32, DispatchError> {
+    fn dispatch(&mut self, service: &InvoiceService, call: Call<'_>) -> Result<u32, DispatchError> {
         if self.refuse_dispatch {
             return Err(DispatchError::Refused("BadArgument".into()));
         }
         self.dispatched.push((
             service.cluster.clone(),
-            serde_json::from_slice(&body).unwrap(),
+            serde_json::from_slice(&call.body).unwrap(),
         ));
-        Ok(7)
+        self.dispatched_paths.push(call.path.to_string());
+        Ok(7 + self.dispatched.len() as u32 - 1)
     }
     fn send_response(&mut self, response: LocalResponse) {
         assert!(self.sent.is_none(), "two local responses");
@@ -95,8 +103,10 @@ impl Host for MemoryHost {
     fn resume(&mut self) {
         self.resumed = true;
     }
-    fn count(&mut self, counter: Counter) {
-        self.counters.push(counter.name());
+    fn count_by(&mut self, counter: Counter, n: u64) {
+        for _ in 0..n {
+            self.counters.push(counter.name());
+        }
     }
     fn log(&self, _level: Level, message: &str) {
         self.logs.borrow_mut().push(message.to_string());

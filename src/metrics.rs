@@ -24,6 +24,39 @@ labelled! {
     }
 }
 
+labelled! {
+    /// Counted tokens: `l402_quota_<label>`.
+    pub enum Quota {
+        /// A request of a counted token let through (from a block or a fresh grant).
+        Served => "served",
+        /// Of those, served from a block this worker held, with no callout.
+        ServedFromBlock => "served_from_block",
+        /// Grants received from the invoice service.
+        Leases => "leases",
+        /// The token's last units are held by other workers: 429, retry shortly.
+        HeldElsewhere => "held_elsewhere",
+        /// No permission could be had (service or store down): 503, never served unpaid.
+        Unavailable => "unavailable",
+        /// Blocks given back, and the units in them.
+        Returns => "returns",
+        ReturnedUnits => "returned_units",
+        /// Give-backs that failed: their units stay counted (lost to the client, never extra).
+        ReturnErrors => "return_errors",
+    }
+}
+
+labelled! {
+    /// Revocations read from the shared store: `l402_revocations_<label>`.
+    pub enum Revocations {
+        /// Ids learnt.
+        Applied => "applied",
+        /// Reads that failed; what was known stays revoked.
+        SyncErrors => "sync_errors",
+        /// Paid requests refused (503) because no read had succeeded yet.
+        Unsynced => "unsynced",
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Counter {
     Requests(Requests),
@@ -33,6 +66,8 @@ pub enum Counter {
     CalloutError(FailureKind),
     /// `l402_refused_<reason>`: a request line that could not be read safely (400, 414).
     Refused(Refusal),
+    Quota(Quota),
+    Revocations(Revocations),
 }
 
 impl Counter {
@@ -42,7 +77,14 @@ impl Counter {
         let rejected = Reason::ALL.iter().map(|&r| Self::Rejected(r));
         let callouts = FailureKind::ALL.iter().map(|&k| Self::CalloutError(k));
         let refused = Refusal::ALL.iter().map(|&r| Self::Refused(r));
-        requests.chain(rejected).chain(callouts).chain(refused)
+        let quota = Quota::ALL.iter().map(|&q| Self::Quota(q));
+        let revocations = Revocations::ALL.iter().map(|&r| Self::Revocations(r));
+        requests
+            .chain(rejected)
+            .chain(callouts)
+            .chain(refused)
+            .chain(quota)
+            .chain(revocations)
     }
 
     /// Position in [`Counter::all`]: the slot of the counter's id in the host.
@@ -50,11 +92,15 @@ impl Counter {
         let rejected = Requests::ALL.len();
         let callouts = rejected + Reason::ALL.len();
         let refused = callouts + FailureKind::ALL.len();
+        let quota = refused + Refusal::ALL.len();
+        let revocations = quota + Quota::ALL.len();
         match self {
             Self::Requests(r) => r as usize,
             Self::Rejected(r) => rejected + r as usize,
             Self::CalloutError(k) => callouts + k as usize,
             Self::Refused(r) => refused + r as usize,
+            Self::Quota(q) => quota + q as usize,
+            Self::Revocations(r) => revocations + r as usize,
         }
     }
 
@@ -64,6 +110,8 @@ impl Counter {
             Self::Rejected(r) => format!("l402_rejected_{}", r.label()),
             Self::CalloutError(k) => format!("l402_callout_errors_{}", k.label()),
             Self::Refused(r) => format!("l402_refused_{}", r.label()),
+            Self::Quota(q) => format!("l402_quota_{}", q.label()),
+            Self::Revocations(r) => format!("l402_revocations_{}", r.label()),
         }
     }
 }
@@ -85,5 +133,8 @@ mod tests {
         assert!(names.contains(&"l402_rejected_preimage_mismatch".to_string()));
         assert!(names.contains(&"l402_callout_errors_too_large".to_string()));
         assert!(names.contains(&"l402_refused_ambiguous_path".to_string()));
+        assert!(names.contains(&"l402_rejected_quota_exhausted".to_string()));
+        assert!(names.contains(&"l402_quota_served_from_block".to_string()));
+        assert!(names.contains(&"l402_revocations_applied".to_string()));
     }
 }

@@ -4,24 +4,28 @@
 use std::borrow::Cow;
 use std::rc::Rc;
 
-use l402_core::contract::ChallengeRequest;
+use l402_core::contract::{ChallengeRequest, LeaseRequest, LEASE_PATH};
 use l402_core::credentials::{
     without_l402_items, Credential, AUTHORIZATION, GRPC_METADATA_MACAROON, MACAROON,
 };
 use l402_core::encoding::to_base64;
-use l402_core::{Rejection, Requirement, Verified};
+use l402_core::{Rejection, Requirement, TokenId, Verified};
 
-use crate::callout::{self, FailureKind, Outcome};
+use crate::callout::{self, Failure, FailureKind, Outcome};
 use crate::canonical::{Refusal, RequestLine};
 use crate::config::{Credentials, FilterConfig};
-use crate::host::{header, Headers, Host, Level};
-use crate::metrics::{Counter, Requests};
+use crate::host::{header, Call, Headers, Host, Level};
+use crate::metrics::{Counter, Quota, Requests, Revocations};
 use crate::response;
 use crate::routing::Decision;
+use crate::worker::Worker;
 
 /// Headers we set for the upstream; a client's own copies are removed from every request.
 pub const TOKEN_ID_HEADER: &str = "x-l402-token-id";
 pub const SERVICE_HEADER: &str = "x-l402-service";
+/// For a counted token: about how many of its requests are left after this one. Exact while
+/// one worker serves the token; with several, each knows its own block and the pool as it was.
+pub const REQUESTS_REMAINING_HEADER: &str = "x-l402-requests-remaining";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
@@ -37,18 +41,29 @@ enum State {
         service: String,
         grpc: bool,
     },
+    /// A counted token's request waits for permission; `challenge` is the callout body to send
+    /// if the token turns out used up.
+    AwaitingLease {
+        token: u32,
+        token_id: TokenId,
+        service: String,
+        grpc: bool,
+        challenge: Vec<u8>,
+    },
     Done,
 }
 
 pub struct RequestFilter {
     config: Rc<FilterConfig>,
+    worker: Rc<Worker>,
     state: State,
 }
 
 impl RequestFilter {
-    pub fn new(config: Rc<FilterConfig>) -> Self {
+    pub fn new(config: Rc<FilterConfig>, worker: Rc<Worker>) -> Self {
         Self {
             config,
+            worker,
             state: State::Headers,
         }
     }
@@ -58,7 +73,7 @@ impl RequestFilter {
             return Verdict::Continue;
         }
         let headers = host.request_headers();
-        for name in [TOKEN_ID_HEADER, SERVICE_HEADER] {
+        for name in [TOKEN_ID_HEADER, SERVICE_HEADER, REQUESTS_REMAINING_HEADER] {
             if header(&headers, name).is_some() {
                 host.set_request_header(name, None);
             }
@@ -99,10 +114,117 @@ impl RequestFilter {
         let pairs = headers.iter().map(|(n, v)| (n.as_bytes(), v.as_slice()));
         match config.verifier.verify_headers(pairs, &req) {
             Ok((credential, verified)) => {
-                self.allow(host, &headers, service, &credential, &verified);
-                Verdict::Continue
+                let paid = Paid {
+                    headers: &headers,
+                    service,
+                    line: &line,
+                    grpc,
+                    credential: &credential,
+                    verified: &verified,
+                };
+                self.serve(host, &paid)
             }
             Err(rejection) => self.reject(host, service, &line, grpc, &rejection),
+        }
+    }
+
+    /// A token that verified: checked against the shared revocations, then let through, or for
+    /// a counted token served from a block or after asking for permission.
+    fn serve(&mut self, host: &mut dyn Host, paid: &Paid<'_>) -> Verdict {
+        let token_id = paid.verified.identifier.token_id;
+        if self.worker.is_revoked(&token_id) != Some(false) {
+            return self.reject(
+                host,
+                paid.service,
+                paid.line,
+                paid.grpc,
+                &Rejection::Revoked,
+            );
+        }
+        let counting = self.config.counting;
+        if counting.revocation_sync_ms.is_some() && !self.worker.revocations_synced() {
+            // Until the shared list has been read once, any token might be revoked.
+            host.count(Counter::Revocations(Revocations::Unsynced));
+            return self.fail(
+                host,
+                FailureKind::Unavailable,
+                "revocations not read yet",
+                false,
+            );
+        }
+        let Some(limit) = paid.verified.granted.requests else {
+            self.forward(host, paid);
+            host.count(Counter::Requests(Requests::Allowed));
+            return Verdict::Continue;
+        };
+        if limit == 0 {
+            let used_up = Rejection::QuotaExhausted;
+            return self.reject(host, paid.service, paid.line, paid.grpc, &used_up);
+        }
+        let now = host.now_millis();
+        let from_block = self
+            .worker
+            .leases()
+            .and_then(|mut l| l.take(&token_id, now));
+        self.forward(host, paid);
+        if let Some(left) = from_block {
+            host.count(Counter::Quota(Quota::ServedFromBlock));
+            self.served(host, left);
+            return Verdict::Continue;
+        }
+        self.ask_for_lease(host, paid)
+    }
+
+    /// A counted token's request goes through: counted, with the estimate of what is left.
+    fn served(&self, host: &mut dyn Host, left: u64) {
+        host.count(Counter::Requests(Requests::Allowed));
+        host.count(Counter::Quota(Quota::Served));
+        host.set_request_header(REQUESTS_REMAINING_HEADER, Some(left.to_string().as_bytes()));
+    }
+
+    fn ask_for_lease(&mut self, host: &mut dyn Host, paid: &Paid<'_>) -> Verdict {
+        let credential = paid.credential;
+        let token = format!(
+            "{}:{}",
+            to_base64(&credential.macaroon.encode()),
+            hex::encode(credential.preimage)
+        );
+        let lease = LeaseRequest {
+            service: paid.service.into(),
+            token: token.into(),
+            want: self.config.counting.lease_size,
+        };
+        let challenge =
+            self.challenge_body(host, paid.service, paid.line, &Rejection::QuotaExhausted);
+        let bodies = serde_json::to_vec(&lease).and_then(|lease| Ok((lease, challenge?)));
+        let (lease, challenge) = match bodies {
+            Ok(bodies) => bodies,
+            Err(e) => {
+                let why = format!("cannot encode callout: {e}");
+                return self.fail(host, FailureKind::Dispatch, &why, false);
+            }
+        };
+        let call = Call {
+            method: "POST",
+            path: LEASE_PATH,
+            body: lease,
+        };
+        match host.dispatch(&self.config.invoice_service, call) {
+            Ok(token) => {
+                self.state = State::AwaitingLease {
+                    token,
+                    token_id: paid.verified.identifier.token_id,
+                    service: paid.service.to_string(),
+                    grpc: paid.grpc,
+                    challenge,
+                };
+                Verdict::Pause
+            }
+            Err(e) => {
+                let cluster = &self.config.invoice_service.cluster;
+                let why = format!("invoice service cluster `{cluster}` refused the call: {e:?}");
+                self.fail(host, FailureKind::Dispatch, &why, false)
+            }
         }
     }
 
@@ -136,15 +258,16 @@ impl RequestFilter {
         self.config.dry_run
     }
 
-    fn allow(
-        &self,
-        host: &mut dyn Host,
-        headers: &Headers,
-        service: &str,
-        credential: &Credential,
-        verified: &Verified,
-    ) {
-        host.count(Counter::Requests(Requests::Allowed));
+    /// The upstream's view of a paid request: credentials as configured, the token id and the
+    /// service named.
+    fn forward(&self, host: &mut dyn Host, paid: &Paid<'_>) {
+        let Paid {
+            headers,
+            service,
+            credential,
+            verified,
+            ..
+        } = *paid;
         match self.config.credentials {
             Credentials::Strip => strip_l402_credentials(host, headers),
             Credentials::Keep => {}
@@ -182,6 +305,22 @@ impl RequestFilter {
             Level::Debug,
             &format!("challenging ({service}): {rejection}"),
         );
+        match self.challenge_body(host, service, line, rejection) {
+            Ok(body) => self.ask_for_challenge(host, service, grpc, body),
+            Err(e) => {
+                let why = format!("cannot encode callout: {e}");
+                self.fail(host, FailureKind::Dispatch, &why, self.config.fail_open)
+            }
+        }
+    }
+
+    fn challenge_body(
+        &self,
+        host: &mut dyn Host,
+        service: &str,
+        line: &RequestLine<'_>,
+        rejection: &Rejection,
+    ) -> Result<Vec<u8>, serde_json::Error> {
         let client_ip = host.client_ip();
         // The canonical path: bounded by `max_path_bytes`, and without the query string, which
         // may carry the client's secrets and must not reach the service or its logs.
@@ -192,14 +331,22 @@ impl RequestFilter {
             client_ip: client_ip.as_deref().map(Into::into),
             reason: Some(rejection.reason().into()),
         };
-        let body = match serde_json::to_vec(&body) {
-            Ok(body) => body,
-            Err(e) => {
-                let why = format!("cannot encode callout: {e}");
-                return self.fail(host, FailureKind::Dispatch, &why);
-            }
+        serde_json::to_vec(&body)
+    }
+
+    fn ask_for_challenge(
+        &mut self,
+        host: &mut dyn Host,
+        service: &str,
+        grpc: bool,
+        body: Vec<u8>,
+    ) -> Verdict {
+        let call = Call {
+            method: "POST",
+            path: &self.config.invoice_service.path,
+            body,
         };
-        match host.dispatch(&self.config.invoice_service, body) {
+        match host.dispatch(&self.config.invoice_service, call) {
             Ok(token) => {
                 self.state = State::AwaitingChallenge {
                     token,
@@ -214,6 +361,7 @@ impl RequestFilter {
                     host,
                     FailureKind::Dispatch,
                     &format!("invoice service cluster `{cluster}` refused the call: {e:?}"),
+                    self.config.fail_open,
                 )
             }
         }
@@ -234,6 +382,20 @@ impl RequestFilter {
                 service,
                 grpc,
             } if expected == token => (service, grpc),
+            State::AwaitingLease {
+                token: expected,
+                token_id,
+                service,
+                grpc,
+                challenge,
+            } if expected == token => {
+                let answer = callout::interpret_lease(headers, body_size, body);
+                let verdict = self.on_lease(host, token_id, &service, grpc, challenge, answer);
+                if verdict == Verdict::Continue {
+                    host.resume();
+                }
+                return;
+            }
             other => {
                 self.state = other;
                 host.log(
@@ -256,17 +418,64 @@ impl RequestFilter {
                 host.send_response(response::rate_limited(&retry_after));
             }
             Outcome::Failed(failure) => {
-                if let Verdict::Continue = self.fail(host, failure.kind(), &failure.describe()) {
+                let (kind, why) = (failure.kind(), failure.describe());
+                if let Verdict::Continue = self.fail(host, kind, &why, self.config.fail_open) {
                     host.resume();
                 }
             }
         }
     }
 
-    /// No challenge could be had: 503, or with `fail_open` let the request through.
-    fn fail(&self, host: &mut dyn Host, kind: FailureKind, why: &str) -> Verdict {
+    /// Permission for a counted token's request, or why not.
+    fn on_lease(
+        &mut self,
+        host: &mut dyn Host,
+        token_id: TokenId,
+        service: &str,
+        grpc: bool,
+        challenge: Vec<u8>,
+        answer: Result<l402_core::contract::LeaseAnswer, Failure>,
+    ) -> Verdict {
+        let answer = match answer {
+            Ok(answer) => answer,
+            Err(failure) => {
+                // Never `fail_open` here: letting it through could serve more than was paid for.
+                host.count(Counter::Quota(Quota::Unavailable));
+                let why = format!("no permission for a counted token: {}", failure.describe());
+                return self.fail(host, failure.kind(), &why, false);
+            }
+        };
+        if answer.granted > 0 {
+            host.count(Counter::Quota(Quota::Leases));
+            let now = host.now_millis();
+            let left = self
+                .worker
+                .leases()
+                .map_or(answer.remaining, |mut l| l.keep(token_id, &answer, now));
+            self.served(host, left);
+            return Verdict::Continue;
+        }
+        if !answer.exhausted() {
+            host.count(Counter::Quota(Quota::HeldElsewhere));
+            if self.dry_run_lets_through(host, "refuse: requests held elsewhere") {
+                return Verdict::Continue;
+            }
+            let retry_after = self.config.counting.retry_after_seconds();
+            host.send_response(response::quota_held_elsewhere(retry_after));
+            return Verdict::Pause;
+        }
+        host.count(Counter::Rejected(l402_core::Reason::QuotaExhausted));
+        if self.dry_run_lets_through(host, &format!("challenge ({service}): quota exhausted")) {
+            return Verdict::Continue;
+        }
+        self.ask_for_challenge(host, service, grpc, challenge)
+    }
+
+    /// No challenge or permission could be had: 503, or with `fail_open` (which only unpaid
+    /// requests for a challenge may use) let the request through.
+    fn fail(&self, host: &mut dyn Host, kind: FailureKind, why: &str, fail_open: bool) -> Verdict {
         host.count(Counter::CalloutError(kind));
-        if self.config.fail_open {
+        if fail_open {
             host.count(Counter::Requests(Requests::FailOpen));
             host.log(
                 Level::Warn,
@@ -278,6 +487,16 @@ impl RequestFilter {
         host.send_response(response::unavailable(self.config.retry_after_seconds));
         Verdict::Pause
     }
+}
+
+/// A request whose token verified, and what it was read with.
+struct Paid<'a> {
+    headers: &'a Headers,
+    service: &'a str,
+    line: &'a RequestLine<'a>,
+    grpc: bool,
+    credential: &'a Credential,
+    verified: &'a Verified,
 }
 
 /// Removes every L402 credential before the request goes upstream, not only the one that was

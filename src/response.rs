@@ -106,6 +106,16 @@ pub fn rate_limited(retry_after: &str) -> LocalResponse {
     retry_later(429, retry_after, "too many payment challenges")
 }
 
+/// 429: the counted token's last requests are held by other proxies for now; they come back
+/// within the idle-return time if those proxies do not serve them.
+pub fn quota_held_elsewhere(retry_after: u32) -> LocalResponse {
+    retry_later(
+        429,
+        &retry_after.to_string(),
+        "the token's remaining requests are in use elsewhere, retry shortly",
+    )
+}
+
 fn retry_later(status: u32, retry_after: &str, error: &str) -> LocalResponse {
     LocalResponse {
         status,

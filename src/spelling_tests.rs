@@ -70,7 +70,8 @@ fn no_spelling_of_a_paid_request_passes_unpaid() {
             }
         }
         let mut host = MemoryHost::with_headers(headers);
-        let verdict = RequestFilter::new(config.clone()).on_request_headers(&mut host);
+        let verdict =
+            RequestFilter::new(config.clone(), Default::default()).on_request_headers(&mut host);
         let status = host.sent.as_ref().map(|r| {
             // gRPC answers carry their status in grpc-status; 3 is our refusal.
             match r.header("grpc-status") {

@@ -65,7 +65,7 @@ fn challenge_body() -> Vec<u8> {
 }
 
 fn run(host: &mut MemoryHost) -> (RequestFilter, Verdict) {
-    let mut filter = RequestFilter::new(config());
+    let mut filter = RequestFilter::new(config(), Default::default());
     let verdict = filter.on_request_headers(host);
     (filter, verdict)
 }
@@ -123,8 +123,10 @@ fn valid_token_continues_without_callout_and_forwards_identity() {
 fn aperture_headers_can_be_forwarded_instead() {
     let m = token("weather", None);
     let mut host = MemoryHost::request("GET", "/api/x", &[("authorization", &authorization(&m))]);
-    let mut filter =
-        RequestFilter::new(config_with(serde_json::json!({"credentials": "aperture"})));
+    let mut filter = RequestFilter::new(
+        config_with(serde_json::json!({"credentials": "aperture"})),
+        Default::default(),
+    );
     assert_eq!(filter.on_request_headers(&mut host), Verdict::Continue);
     let lines = host.header("authorization");
     assert_eq!(lines.len(), 2);
@@ -216,8 +218,10 @@ fn revoked_token_gets_a_challenge() {
             .token_id
             .0,
     );
-    let mut filter =
-        RequestFilter::new(config_with(serde_json::json!({"revoked_token_ids": [id]})));
+    let mut filter = RequestFilter::new(
+        config_with(serde_json::json!({"revoked_token_ids": [id]})),
+        Default::default(),
+    );
     let mut host = MemoryHost::request("GET", "/api/x", &[("authorization", &authorization(&m))]);
     assert_eq!(filter.on_request_headers(&mut host), Verdict::Pause);
     assert_challenged(&mut host, &mut filter, "revoked");
@@ -318,7 +322,10 @@ fn rate_limit_passes_through_as_429_with_retry_after() {
 
 #[test]
 fn fail_open_lets_the_request_through_on_faults_only() {
-    let mut filter = RequestFilter::new(config_with(serde_json::json!({"fail_open": true})));
+    let mut filter = RequestFilter::new(
+        config_with(serde_json::json!({"fail_open": true})),
+        Default::default(),
+    );
     let mut host = MemoryHost::request("GET", "/api/x", &[]);
     assert_eq!(filter.on_request_headers(&mut host), Verdict::Pause);
     respond(
@@ -331,7 +338,10 @@ fn fail_open_lets_the_request_through_on_faults_only() {
     assert!(host.resumed && host.sent.is_none());
     assert!(host.counted("l402_requests_fail_open"));
 
-    let mut filter = RequestFilter::new(config_with(serde_json::json!({"fail_open": true})));
+    let mut filter = RequestFilter::new(
+        config_with(serde_json::json!({"fail_open": true})),
+        Default::default(),
+    );
     let mut host = MemoryHost::request("GET", "/api/x", &[]);
     filter.on_request_headers(&mut host);
     respond(
@@ -350,7 +360,10 @@ fn fail_open_lets_the_request_through_on_faults_only() {
 
 #[test]
 fn dry_run_verifies_and_logs_but_never_blocks() {
-    let mut filter = RequestFilter::new(config_with(serde_json::json!({"dry_run": true})));
+    let mut filter = RequestFilter::new(
+        config_with(serde_json::json!({"dry_run": true})),
+        Default::default(),
+    );
     let mut host = MemoryHost::request("GET", "/api/x", &[]);
     assert_eq!(filter.on_request_headers(&mut host), Verdict::Continue);
     assert!(host.dispatched.is_empty() && host.sent.is_none());
@@ -458,7 +471,10 @@ fn callout_carries_the_canonical_request_line() {
 
 #[test]
 fn unmatched_deny_is_404_with_nothing_forwarded() {
-    let mut filter = RequestFilter::new(config_with(serde_json::json!({"unmatched": "deny"})));
+    let mut filter = RequestFilter::new(
+        config_with(serde_json::json!({"unmatched": "deny"})),
+        Default::default(),
+    );
     let mut host = MemoryHost::request("GET", "/other", &[]);
     assert_eq!(filter.on_request_headers(&mut host), Verdict::Pause);
     assert_eq!(
@@ -467,16 +483,20 @@ fn unmatched_deny_is_404_with_nothing_forwarded() {
     );
     assert!(host.counted("l402_requests_denied"));
 
-    let mut filter = RequestFilter::new(config_with(serde_json::json!({"unmatched": "deny"})));
+    let mut filter = RequestFilter::new(
+        config_with(serde_json::json!({"unmatched": "deny"})),
+        Default::default(),
+    );
     let mut host = MemoryHost::request("GET", "/free", &[]);
     assert_eq!(filter.on_request_headers(&mut host), Verdict::Continue);
 }
 
 #[test]
 fn unmatched_can_be_sold_as_a_default_service() {
-    let mut filter = RequestFilter::new(config_with(
-        serde_json::json!({"unmatched": {"paid": {"service": "news"}}}),
-    ));
+    let mut filter = RequestFilter::new(
+        config_with(serde_json::json!({"unmatched": {"paid": {"service": "news"}}})),
+        Default::default(),
+    );
     let mut host = MemoryHost::request("GET", "/anything/else", &[]);
     assert_eq!(filter.on_request_headers(&mut host), Verdict::Pause);
     assert_eq!(host.dispatched[0].1["service"], "news");
@@ -501,10 +521,13 @@ fn a_weather_token_cannot_walk_into_another_paid_route() {
 
 #[test]
 fn readings_on_one_service_require_all_their_capabilities() {
-    let mut filter = RequestFilter::new(config_with(serde_json::json!({"routes": [
-        {"match": {"prefix": "/premium/"}, "service": "weather", "capabilities": ["premium"]},
-        {"match": {"prefix": "/api/"}, "service": "weather", "capabilities": ["read"]}
-    ]})));
+    let mut filter = RequestFilter::new(
+        config_with(serde_json::json!({"routes": [
+            {"match": {"prefix": "/premium/"}, "service": "weather", "capabilities": ["premium"]},
+            {"match": {"prefix": "/api/"}, "service": "weather", "capabilities": ["read"]}
+        ]})),
+        Default::default(),
+    );
     let m = token("weather", None); // grants `read` only
     let mut host = MemoryHost::request(
         "GET",
@@ -519,7 +542,7 @@ fn readings_on_one_service_require_all_their_capabilities() {
 fn refusals_and_denials_are_only_counted_in_a_dry_run() {
     let json = serde_json::json!({"dry_run": true, "unmatched": "deny"});
     for path in [&b"/api/\xff"[..], b"/other"] {
-        let mut filter = RequestFilter::new(config_with(json.clone()));
+        let mut filter = RequestFilter::new(config_with(json.clone()), Default::default());
         let mut host = MemoryHost::request("GET", "/", &[]);
         host.headers[1].1 = path.to_vec();
         assert_eq!(filter.on_request_headers(&mut host), Verdict::Continue);
@@ -565,7 +588,10 @@ fn every_l402_credential_is_stripped_and_other_schemes_kept() {
 #[test]
 fn credentials_are_kept_when_stripping_is_off() {
     let m = token("weather", None);
-    let mut filter = RequestFilter::new(config_with(serde_json::json!({"credentials": "keep"})));
+    let mut filter = RequestFilter::new(
+        config_with(serde_json::json!({"credentials": "keep"})),
+        Default::default(),
+    );
     let mut host = MemoryHost::request(
         "GET",
         "/api/x",
@@ -585,9 +611,12 @@ fn nothing_is_written_to_a_free_request_without_spoofed_headers() {
 
 #[test]
 fn a_listener_without_paid_routes_lets_everything_through() {
-    let mut filter = RequestFilter::new(config_with(serde_json::json!({"routes": [
-        {"match": {"prefix": "/"}, "free": true}
-    ]})));
+    let mut filter = RequestFilter::new(
+        config_with(serde_json::json!({"routes": [
+            {"match": {"prefix": "/"}, "free": true}
+        ]})),
+        Default::default(),
+    );
     let mut host = MemoryHost::request("GET", "/", &[]);
     host.headers[1].1 = b"/\xff".to_vec();
     assert_eq!(filter.on_request_headers(&mut host), Verdict::Continue);

@@ -1,0 +1,171 @@
+//! Blocks of counted tokens' requests held by this worker (one wasm VM), so most requests of a
+//! counted token are served without a callout. A block is the service's grant: every unit in it
+//! is already counted as served, so serving from it needs nobody's permission, and whatever is
+//! left goes back to the service when the block falls idle or its hold time is up.
+
+use std::collections::HashMap;
+
+use l402_core::contract::{LeaseAnswer, LeaseReturn};
+use l402_core::TokenId;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Block {
+    lease: String,
+    /// Units still to serve.
+    left: u32,
+    /// The token's units not leased to anyone when this block was granted.
+    pool: u64,
+    /// When the block must go back (the service's hold time), in host milliseconds.
+    due_ms: u64,
+    last_used_ms: u64,
+}
+
+/// A block to give back: the return's body, and how many units it carries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GiveBack {
+    pub body: Vec<u8>,
+    pub unused: u32,
+}
+
+#[derive(Debug, Default)]
+pub struct Leases {
+    blocks: HashMap<TokenId, Vec<Block>>,
+}
+
+impl Leases {
+    /// Serves one request from a block of `token`, if this worker holds one with units left:
+    /// `Some(estimate of the token's requests left after this one)`.
+    pub fn take(&mut self, token: &TokenId, now_ms: u64) -> Option<u64> {
+        let blocks = self.blocks.get_mut(token)?;
+        let block = blocks
+            .iter_mut()
+            .find(|b| b.left > 0 && now_ms < b.due_ms)?;
+        block.left -= 1;
+        block.last_used_ms = now_ms;
+        let held: u64 = blocks.iter().map(|b| u64::from(b.left)).sum();
+        Some(held + blocks.iter().map(|b| b.pool).min().unwrap_or(0))
+    }
+
+    /// Keeps what is left of a grant after the request that asked for it (`granted - 1`).
+    /// Returns the estimate of the token's requests left.
+    pub fn keep(&mut self, token: TokenId, answer: &LeaseAnswer, now_ms: u64) -> u64 {
+        let left = answer.granted.saturating_sub(1);
+        if left > 0 && !answer.lease.is_empty() {
+            self.blocks.entry(token).or_default().push(Block {
+                lease: answer.lease.clone(),
+                left,
+                pool: answer.remaining,
+                due_ms: now_ms.saturating_add(u64::from(answer.hold_ms)),
+                last_used_ms: now_ms,
+            });
+        }
+        u64::from(left) + answer.remaining
+    }
+
+    /// Takes out every block idle for `idle_ms`, past its hold time or used up, and says what to
+    /// give back for each that has units left. A block is gone from here before its return is
+    /// sent, so no unit is served after it was offered back.
+    pub fn due(&mut self, now_ms: u64, idle_ms: u64) -> Vec<GiveBack> {
+        let mut out = Vec::new();
+        self.blocks.retain(|token, blocks| {
+            blocks.retain(|b| {
+                let keep = b.left > 0
+                    && now_ms < b.due_ms
+                    && now_ms.saturating_sub(b.last_used_ms) < idle_ms;
+                if !keep && b.left > 0 {
+                    let back = LeaseReturn {
+                        token_id: token.to_hex().into(),
+                        lease: b.lease.as_str().into(),
+                        unused: b.left,
+                    };
+                    // Serialising plain strings and numbers cannot fail; if it did, the units
+                    // would stay counted, which loses the client some units and nothing else.
+                    if let Ok(body) = serde_json::to_vec(&back) {
+                        out.push(GiveBack {
+                            body,
+                            unused: b.left,
+                        });
+                    }
+                }
+                keep
+            });
+            !blocks.is_empty()
+        });
+        out
+    }
+
+    /// Units held now, over every token.
+    pub fn held(&self) -> u64 {
+        self.blocks
+            .values()
+            .flatten()
+            .map(|b| u64::from(b.left))
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: TokenId = TokenId([7; 32]);
+
+    fn grant(granted: u32, remaining: u64) -> LeaseAnswer {
+        LeaseAnswer {
+            granted,
+            lease: "00112233445566778899aabbccddeeff".into(),
+            remaining,
+            held: 1,
+            hold_ms: 5_000,
+        }
+    }
+
+    #[test]
+    fn a_block_serves_its_units_then_nothing() {
+        let mut leases = Leases::default();
+        assert_eq!(leases.take(&T, 0), None);
+        assert_eq!(leases.keep(T, &grant(3, 10), 0), 12);
+        assert_eq!(leases.take(&T, 1), Some(11));
+        assert_eq!(leases.take(&T, 2), Some(10));
+        assert_eq!(leases.take(&T, 3), None);
+        assert!(
+            leases.due(4, 1_000).is_empty(),
+            "a used-up block has nothing to give back"
+        );
+        assert_eq!(leases.held(), 0);
+    }
+
+    #[test]
+    fn a_grant_of_one_is_the_asking_request_alone() {
+        let mut leases = Leases::default();
+        leases.keep(T, &grant(1, 0), 0);
+        assert_eq!(leases.take(&T, 1), None);
+    }
+
+    #[test]
+    fn idle_and_overdue_blocks_go_back_with_what_is_left_and_serve_no_more() {
+        let mut leases = Leases::default();
+        leases.keep(T, &grant(5, 0), 0);
+        leases.take(&T, 100);
+        assert!(leases.due(600, 1_000).is_empty(), "not idle yet");
+        let back = leases.due(1_100, 1_000);
+        assert_eq!(back.len(), 1);
+        assert_eq!(back[0].unused, 3);
+        let body: serde_json::Value = serde_json::from_slice(&back[0].body).unwrap();
+        assert_eq!(body["unused"], 3);
+        assert_eq!(body["token_id"], T.to_hex());
+        assert_eq!(leases.take(&T, 1_101), None, "given back: not served from");
+
+        leases.keep(T, &grant(5, 0), 0);
+        for now in (0..5_000).step_by(900).skip(1) {
+            assert!(leases.due(now, 1_000).is_empty());
+            leases.take(&T, now);
+        }
+        assert_eq!(leases.take(&T, 5_000), None, "past the hold time");
+        assert_eq!(
+            leases.due(5_000, 1_000).len(),
+            0,
+            "its units were all served"
+        );
+    }
+}

@@ -1,0 +1,168 @@
+//! What one worker (one wasm VM) shares between its requests and its root context: the blocks of
+//! counted tokens it holds and the revocations it has read. The root context's timer gives back
+//! idle blocks and reads new revocations; requests only read and take.
+//!
+//! Everything here runs on the worker's one thread, one callback at a time, so a `RefCell` is
+//! never borrowed twice; the borrows are still `try_` ones, because a panic would kill the VM.
+
+use std::cell::{Cell, RefCell};
+
+use l402_core::contract::{RevocationPage, LEASE_RETURN_PATH, REVOCATIONS_PATH};
+use l402_core::TokenId;
+
+use crate::config::Counting;
+use crate::leases::Leases;
+use crate::revoked::{Applied, Revoked};
+
+#[derive(Debug, Default)]
+pub struct Worker {
+    leases: RefCell<Leases>,
+    revoked: RefCell<Revoked>,
+    sync_in_flight: Cell<bool>,
+    next_sync_ms: Cell<u64>,
+}
+
+/// A callout the root context makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RootCall {
+    pub kind: RootCallKind,
+    pub method: &'static str,
+    pub path: String,
+    pub body: Vec<u8>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootCallKind {
+    /// Gives back `unused` units of a block.
+    GiveBack { unused: u32 },
+    /// Reads the revocations after the worker's cursor.
+    Sync,
+}
+
+impl Worker {
+    pub fn leases(&self) -> Option<std::cell::RefMut<'_, Leases>> {
+        self.leases.try_borrow_mut().ok()
+    }
+
+    /// Whether `id` is revoked; `None` if the list cannot be read (never expected).
+    pub fn is_revoked(&self, id: &TokenId) -> Option<bool> {
+        self.revoked.try_borrow().ok().map(|r| r.contains(id))
+    }
+
+    pub fn revocations_synced(&self) -> bool {
+        self.revoked.try_borrow().is_ok_and(|r| r.synced())
+    }
+
+    /// What the timer does at `now_ms`: blocks to give back, and a revocation read when due.
+    pub fn tick(&self, now_ms: u64, counting: &Counting) -> Vec<RootCall> {
+        let mut calls: Vec<RootCall> = self
+            .leases()
+            .map(|mut leases| leases.due(now_ms, counting.idle_return_ms))
+            .unwrap_or_default()
+            .into_iter()
+            .map(|back| RootCall {
+                kind: RootCallKind::GiveBack {
+                    unused: back.unused,
+                },
+                method: "POST",
+                path: LEASE_RETURN_PATH.to_string(),
+                body: back.body,
+            })
+            .collect();
+        if let Some(interval_ms) = counting.revocation_sync_ms {
+            if !self.sync_in_flight.get() && now_ms >= self.next_sync_ms.get() {
+                let cursor = self.revoked.try_borrow().map_or(0, |r| r.cursor());
+                self.sync_in_flight.set(true);
+                self.next_sync_ms.set(now_ms.saturating_add(interval_ms));
+                calls.push(RootCall {
+                    kind: RootCallKind::Sync,
+                    method: "GET",
+                    path: format!("{REVOCATIONS_PATH}?after={cursor}"),
+                    body: Vec::new(),
+                });
+            }
+        }
+        calls
+    }
+
+    /// A revocation read that could not be made or answered: nothing changes, the next tick
+    /// tries again.
+    pub fn sync_failed(&self) {
+        self.sync_in_flight.set(false);
+    }
+
+    /// A revocation page arrived. When it says more follow, the next tick reads at once.
+    pub fn sync_answered(&self, body: &[u8]) -> Result<Applied, String> {
+        self.sync_in_flight.set(false);
+        let page: RevocationPage =
+            serde_json::from_slice(body).map_err(|e| format!("not a revocation page ({e})"))?;
+        let mut revoked = self
+            .revoked
+            .try_borrow_mut()
+            .map_err(|_| "revocations busy".to_string())?;
+        let applied = revoked.apply(&page);
+        if applied.more {
+            self.next_sync_ms.set(0);
+        }
+        Ok(applied)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn counting() -> Counting {
+        Counting {
+            lease_size: 10,
+            idle_return_ms: 1_000,
+            revocation_sync_ms: Some(1_000),
+        }
+    }
+
+    #[test]
+    fn reads_revocations_one_at_a_time_and_at_once_while_more_follow() {
+        let worker = Worker::default();
+        let calls = worker.tick(0, &counting());
+        assert_eq!(calls.len(), 1);
+        assert_eq!(calls[0].path, "/v1/revocations?after=0");
+        assert!(
+            worker.tick(5_000, &counting()).is_empty(),
+            "one read in flight at a time"
+        );
+        let page = br#"{"ids":[],"cursor":1000,"more":true,"epoch":"e"}"#;
+        worker.sync_answered(page).unwrap();
+        assert!(!worker.revocations_synced());
+        let calls = worker.tick(10, &counting());
+        assert_eq!(calls[0].path, "/v1/revocations?after=1000");
+        worker
+            .sync_answered(br#"{"ids":[],"cursor":1000,"epoch":"e"}"#)
+            .unwrap();
+        assert!(worker.revocations_synced());
+        assert!(
+            worker.tick(20, &counting()).is_empty(),
+            "next read after the interval"
+        );
+        assert_eq!(worker.tick(1_020, &counting()).len(), 1);
+    }
+
+    #[test]
+    fn a_failed_read_changes_nothing_and_is_retried() {
+        let worker = Worker::default();
+        worker.tick(0, &counting());
+        assert!(worker.sync_answered(b"garbage").is_err());
+        worker.sync_failed();
+        assert!(!worker.revocations_synced());
+        assert_eq!(worker.tick(1_000, &counting()).len(), 1);
+    }
+
+    #[test]
+    fn without_sync_the_timer_only_gives_back() {
+        let worker = Worker::default();
+        let counting = Counting {
+            revocation_sync_ms: None,
+            ..counting()
+        };
+        assert!(worker.tick(0, &counting).is_empty());
+    }
+}
