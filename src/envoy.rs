@@ -63,6 +63,22 @@ impl PluginRoot {
         }
     }
 
+    /// Until the first revocation read succeeds paid requests get 503, so the timer runs fast
+    /// until then.
+    fn set_timer(&self) {
+        let Some(config) = &self.config else {
+            return;
+        };
+        let mut tick = config.counting.tick_ms();
+        if config.counting.revocation_sync_ms.is_some() && !self.worker.revocations_synced() {
+            tick = tick.min(FIRST_READ_TICK_MS);
+        }
+        logged(
+            "setting the timer",
+            hostcalls::set_tick_period(Duration::from_millis(tick)),
+        );
+    }
+
     fn root_call_failed(&self, kind: RootCallKind) {
         match kind {
             RootCallKind::GiveBack { .. } => self.count(Counter::Quota(Quota::ReturnErrors), 1),
@@ -106,8 +122,17 @@ impl Context for PluginRoot {
                     .then(|| hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size))
                     .and_then(|r| r.ok().flatten())
                     .unwrap_or_default();
-                match self.worker.sync_answered(&body) {
+                let was_synced = self.worker.revocations_synced();
+                let counting = self.config.as_ref().map(|c| c.counting);
+                let answered = counting
+                    .ok_or_else(|| "not configured".to_string())
+                    .and_then(|c| self.worker.sync_answered(&body, millis_now(), &c));
+                match answered {
                     Ok(applied) => {
+                        self.count(Counter::Revocations(Revocations::Reads), 1);
+                        if !was_synced && self.worker.revocations_synced() {
+                            self.set_timer();
+                        }
                         self.count(
                             Counter::Revocations(Revocations::Applied),
                             applied.added as u64,
@@ -125,6 +150,9 @@ impl Context for PluginRoot {
         }
     }
 }
+
+/// The timer's period until the first revocation read has succeeded.
+const FIRST_READ_TICK_MS: u64 = 50;
 
 /// A page of 1,000 ids is about 70 KiB.
 const MAX_REVOCATION_PAGE_BYTES: usize = 1024 * 1024;
@@ -152,9 +180,8 @@ impl RootContext for PluginRoot {
                         &format!("l402 filter configuration: {warning}"),
                     );
                 }
-                let tick = Duration::from_millis(config.counting.tick_ms());
-                logged("setting the timer", hostcalls::set_tick_period(tick));
                 self.config = Some(config);
+                self.set_timer();
             }
             Err(e) => {
                 log(
@@ -262,6 +289,10 @@ fn log(level: Level, message: &str) {
 }
 
 fn count(metrics: &[Option<u32>], counter: Counter, n: u64) {
+    if n == 0 {
+        // Envoy refuses an increment of 0 (BadArgument), and it changes nothing anyway.
+        return;
+    }
     if let Some(Some(id)) = metrics.get(counter.index()) {
         let n = i64::try_from(n).unwrap_or(i64::MAX);
         logged("counting", hostcalls::increment_metric(*id, n));

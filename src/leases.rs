@@ -63,8 +63,9 @@ impl Leases {
     }
 
     /// Takes out every block idle for `idle_ms`, past its hold time or used up, and says what to
-    /// give back for each that has units left. A block is gone from here before its return is
-    /// sent, so no unit is served after it was offered back.
+    /// give back for each. A used-up block is given back too (with nothing in it), so the service
+    /// stops counting it as held elsewhere at once rather than when its record lapses. A block is
+    /// gone from here before its return is sent, so no unit is served after it was offered back.
     pub fn due(&mut self, now_ms: u64, idle_ms: u64) -> Vec<GiveBack> {
         let mut out = Vec::new();
         self.blocks.retain(|token, blocks| {
@@ -72,7 +73,7 @@ impl Leases {
                 let keep = b.left > 0
                     && now_ms < b.due_ms
                     && now_ms.saturating_sub(b.last_used_ms) < idle_ms;
-                if !keep && b.left > 0 {
+                if !keep {
                     let back = LeaseReturn {
                         token_id: token.to_hex().into(),
                         lease: b.lease.as_str().into(),
@@ -128,10 +129,9 @@ mod tests {
         assert_eq!(leases.take(&T, 1), Some(11));
         assert_eq!(leases.take(&T, 2), Some(10));
         assert_eq!(leases.take(&T, 3), None);
-        assert!(
-            leases.due(4, 1_000).is_empty(),
-            "a used-up block has nothing to give back"
-        );
+        let back = leases.due(4, 1_000);
+        assert_eq!(back.len(), 1, "a used-up block is given back, empty");
+        assert_eq!(back[0].unused, 0);
         assert_eq!(leases.held(), 0);
     }
 
@@ -156,16 +156,13 @@ mod tests {
         assert_eq!(body["token_id"], T.to_hex());
         assert_eq!(leases.take(&T, 1_101), None, "given back: not served from");
 
-        leases.keep(T, &grant(5, 0), 0);
+        leases.keep(T, &grant(7, 0), 0);
         for now in (0..5_000).step_by(900).skip(1) {
             assert!(leases.due(now, 1_000).is_empty());
             leases.take(&T, now);
         }
         assert_eq!(leases.take(&T, 5_000), None, "past the hold time");
-        assert_eq!(
-            leases.due(5_000, 1_000).len(),
-            0,
-            "its units were all served"
-        );
+        let back = leases.due(5_000, 1_000);
+        assert_eq!(back[0].unused, 1, "busy, but past the hold time");
     }
 }

@@ -48,6 +48,8 @@ labelled! {
 labelled! {
     /// Revocations read from the shared store: `l402_revocations_<label>`.
     pub enum Revocations {
+        /// Pages read.
+        Reads => "reads",
         /// Ids learnt.
         Applied => "applied",
         /// Reads that failed; what was known stays revoked.

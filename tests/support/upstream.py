@@ -11,6 +11,9 @@ class Recorder(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    # Several Envoys with several workers open many connections at once; the default backlog of
+    # 5 would refuse some (Envoy's 503), which is not what a test of the filter is about.
+    request_queue_size = 128
 
     def __init__(self, port: int, handler):
         super().__init__(("127.0.0.1", port), handler)

@@ -1,0 +1,192 @@
+"""Counted tokens (`<service>_requests=N`) across two Envoys (two workers each) and two
+invoice-service replicas on one real Redis, with the real regtest node behind the challenges.
+
+Tokens are minted with the service's master key (as the service would) so a test can hold one
+with any count; the paid flow with a real payment is `test_pay_per_request_on_regtest`."""
+
+import http.client
+import threading
+import time
+from urllib.parse import urlsplit
+
+import pytest
+
+from client import authorization, challenge, request
+from l402cli import mint_token
+from quota_stack import QuotaStack
+
+
+@pytest.fixture
+def stack(tmp_path, net):
+    with QuotaStack(tmp_path, net) as s:
+        yield s
+
+
+def counted_token(stack, n: int | None, *extra):
+    caveats = [*extra] + ([f"weather_requests={n}"] if n is not None else [])
+    macaroon, preimage, token_id = mint_token("weather", stack.master_key, caveats)
+    return authorization(macaroon, preimage), token_id
+
+
+class Client(threading.Thread):
+    """One keep-alive connection to one Envoy, asking until a 402 (or `limit` answers)."""
+
+    def __init__(self, url: str, headers: dict, limit: int | None = None, stop_on_402=True):
+        super().__init__(daemon=True)
+        self.url, self.headers, self.limit, self.stop_on_402 = url, headers, limit, stop_on_402
+        self.statuses = []
+        self.challenges = []
+        self.halt = threading.Event()
+
+    def run(self):
+        parts = urlsplit(self.url)
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+        try:
+            while not self.halt.is_set() and (self.limit is None or len(self.statuses) < self.limit):
+                conn.request("GET", "/weather/today", headers=self.headers)
+                r = conn.getresponse()
+                r.read()
+                self.statuses.append(r.status)
+                if r.status == 402:
+                    self.challenges.append(r.getheader("www-authenticate"))
+                    if self.stop_on_402:
+                        return
+                if r.status in (429, 503):
+                    time.sleep(0.2)
+        finally:
+            conn.close()
+
+
+def drive(stack, headers, clients=16, limit=None, stop_on_402=True):
+    threads = [Client(stack.envoys[i % len(stack.envoys)].url, headers, limit, stop_on_402)
+               for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not any(t.is_alive() for t in threads), "a client never finished"
+    return threads
+
+
+def test_never_more_than_n_across_envoys_workers_and_replicas(stack):
+    headers, token_id = counted_token(stack, 50)
+    threads = drive(stack, headers)
+    statuses = [s for t in threads for s in t.statuses]
+    assert statuses.count(200) == 50, statuses
+    assert stack.served(token_id) == 50
+    assert set(statuses) <= {200, 402, 429}, statuses
+    # Every client ends on a fresh challenge for the same route: buy more.
+    for t in threads:
+        assert t.statuses[-1] == 402 and 'macaroon="' in t.challenges[-1] and 'invoice="lnbcrt' in t.challenges[-1]
+    assert stack.stats("l402_rejected_quota_exhausted") >= 16
+
+
+def test_a_client_that_keeps_asking_gets_every_unit_back_from_idle_blocks(stack):
+    headers, token_id = counted_token(stack, 50)
+    # Everyone takes a little, leaving units in several workers' blocks, then stops.
+    drive(stack, headers, clients=16, limit=2)
+    assert stack.served(token_id) == 32
+    started = time.monotonic()
+    last = Client(stack.envoys[0].url, headers)
+    last.run()
+    assert stack.served(token_id) == 50, last.statuses
+    assert last.statuses[-1] == 402
+    assert stack.stats("l402_quota_returned_units") > 0
+    assert time.monotonic() - started < 10
+
+
+def test_attenuation_only_lowers_the_count_and_expiry_still_holds(stack):
+    lowered, lowered_id = counted_token(stack, None, "weather_requests=10", "weather_requests=3")
+    drive(stack, lowered, clients=4)
+    assert stack.served(lowered_id) == 3
+    raised, raised_id = counted_token(stack, None, "weather_requests=3", "weather_requests=100")
+    drive(stack, raised, clients=4)
+    assert stack.served(raised_id) == 3
+    expired, expired_id = counted_token(stack, 5, "weather_valid_until=1000")
+    r = request(stack.envoys[0].url, "/weather/today", expired)
+    assert r.status == 402 and stack.served(expired_id) == 0
+
+
+def test_pay_per_request_on_regtest(stack, net):
+    envoy = stack.envoys[0].url
+    first = request(envoy, "/single/x")
+    assert first.status == 402
+    macaroon, invoice = challenge(first)
+    preimage = net.bob.pay(invoice)
+    paid = authorization(macaroon, preimage)
+    assert request(envoy, "/single/x", paid).status == 200
+    again = request(envoy, "/single/x", paid)
+    assert again.status == 402, "one request per payment"
+    assert challenge(again)[1] != invoice, "a new invoice to buy the next one"
+    assert request(stack.envoys[1].url, "/single/x", paid).status == 402, "not at the other Envoy either"
+
+
+def test_store_down_means_503_for_counted_tokens_and_nothing_for_plain_ones(stack):
+    plain, _ = counted_token(stack, None)
+    counted, counted_id = counted_token(stack, 1000)
+    assert request(stack.envoys[0].url, "/weather/today", counted).status == 200
+    stack.redis.stop()
+    # Every callout Envoy made in the meantime is the timers' (revocation reads, give-backs).
+    timers = ("l402_revocations_reads", "l402_revocations_sync_errors", "l402_quota_returns",
+              "l402_quota_return_errors")
+    callouts = lambda: stack.stats("cluster.l402_invoicer.upstream_rq_total") - sum(map(stack.stats, timers))
+    before, served_before = callouts(), stack.stats("l402_quota_served")
+    for envoy in stack.envoys:
+        for _ in range(20):
+            assert request(envoy.url, "/weather/today", plain).status == 200
+    assert callouts() == before, "plain tokens: no callout"
+    assert stack.stats("l402_quota_served") == served_before
+    fresh, fresh_id = counted_token(stack, 5)
+    refused = request(stack.envoys[1].url, "/weather/today", fresh)
+    assert refused.status == 503 and refused.header("retry-after")
+    assert stack.served(fresh_id) == 0
+    stack.redis.start()
+    deadline = time.monotonic() + 15
+    while request(stack.envoys[1].url, "/weather/today", fresh).status != 200:
+        assert time.monotonic() < deadline, "the store came back but counted tokens did not"
+        time.sleep(0.3)
+
+
+def test_a_replica_killed_under_load_never_lets_more_than_n_through(stack):
+    headers, token_id = counted_token(stack, 60)
+    killer = threading.Timer(0.3, stack.invoicers[1].stop)
+    killer.start()
+    threads = [Client(stack.envoys[i % 2].url, headers) for i in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    killer.join()
+    assert stack.served(token_id) <= 60
+    assert stack.served(token_id) >= 40, "the surviving replica kept serving"
+
+
+def test_revocation_reaches_every_keep_alive_connection_and_survives_the_store(stack):
+    headers, token_id = counted_token(stack, None)
+    threads = drive_forever = [Client(stack.envoys[i % 2].url, headers, stop_on_402=False) for i in range(16)]
+    for t in threads:
+        t.start()
+    time.sleep(1)
+    assert stack.served(token_id) > 16
+    revoked_at = time.monotonic()
+    stack.revoke(token_id)
+    time.sleep(2.5)
+    for t in drive_forever:
+        t.halt.set()
+        t.join(30)
+    for t in threads:
+        tail = t.statuses[-3:]
+        assert tail and all(s == 402 for s in tail), t.statuses[-10:]
+    assert stack.stats("l402_revocations_applied") >= 4, "every worker of both Envoys learnt it"
+    del revoked_at
+    stack.redis.stop()
+    time.sleep(1.5)
+    for envoy in stack.envoys:
+        assert request(envoy.url, "/weather/today", headers).status == 402, "never un-revoked"
+
+
+def test_shared_challenge_limits_hold_across_replicas(tmp_path, net):
+    with QuotaStack(tmp_path, net, envoys=1, per_client_burst=5, shared_limits=True) as stack:
+        statuses = [stack.invoicers[i % 2].challenge(client_ip="198.51.100.7:1000")[0] for i in range(10)]
+        assert statuses.count(200) == 5, statuses
+        assert statuses.count(429) == 5
