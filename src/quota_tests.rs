@@ -220,3 +220,32 @@ fn with_revocation_sync_nothing_paid_is_served_before_the_first_read() {
     );
     assert_eq!(host.dispatched_paths, ["/v1/challenges"]);
 }
+
+#[test]
+fn a_dry_run_lets_counted_tokens_through_whatever_the_answer() {
+    let (m, _) = counted(Some(5));
+    let dry = serde_json::json!({"dry_run": true});
+    for reply in [
+        lease(0, 0, 0),
+        lease(0, 0, 2),
+        (vec![(":status".into(), b"503".to_vec())], Vec::new()),
+    ] {
+        let mut host = request(&m, 0);
+        let mut filter = RequestFilter::new(config(dry.clone()), Default::default());
+        filter.on_request_headers(&mut host);
+        answer(&mut filter, &mut host, 7, reply);
+        assert!(host.resumed && host.sent.is_none());
+        assert!(host.counted("l402_requests_dry_run_would_reject"));
+    }
+    let unsynced = serde_json::json!({"dry_run": true, "revocations": {"sync_interval_ms": 1000}});
+    let mut host = request(&m, 0);
+    let verdict =
+        RequestFilter::new(config(unsynced), Default::default()).on_request_headers(&mut host);
+    assert_eq!(verdict, Verdict::Continue);
+    assert!(host.sent.is_none(), "{:?}", host.sent);
+    assert!(
+        !host.counted("l402_callout_errors_unavailable"),
+        "{:?}",
+        host.counters
+    );
+}

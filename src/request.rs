@@ -145,12 +145,7 @@ impl RequestFilter {
         if counting.revocation_sync_ms.is_some() && !self.worker.revocations_synced() {
             // Until the shared list has been read once, any token might be revoked.
             host.count(Counter::Revocations(Revocations::Unsynced));
-            return self.fail(
-                host,
-                FailureKind::Unavailable,
-                "revocations not read yet",
-                false,
-            );
+            return self.unavailable(host, "the shared revocations have not been read yet");
         }
         let Some(limit) = paid.verified.granted.requests else {
             self.forward(host, paid);
@@ -481,6 +476,14 @@ impl RequestFilter {
                 Level::Warn,
                 &format!("fail_open: letting an unpaid request through: {why}"),
             );
+            return Verdict::Continue;
+        }
+        self.unavailable(host, why)
+    }
+
+    /// 503: what the request needs cannot be had now. In a dry run, logged and let through.
+    fn unavailable(&self, host: &mut dyn Host, why: &str) -> Verdict {
+        if self.dry_run_lets_through(host, &format!("answer 503 ({why})")) {
             return Verdict::Continue;
         }
         host.log(Level::Warn, why);
