@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Prints figures, asserts no timing: the per-request verification cost (target: under 5 µs for
 # a 4-caveat token), the filter's request handling around it, and challenges/s with p50/p99 of
-# the invoice service against regtest lnd. Needs what scripts/setup.sh (all) installs: wrk, btcd
+# the invoice service against regtest lnd, and counted tokens against plain ones through Envoy with
+# Redis. Needs what scripts/setup.sh (all) installs: wrk, redis-server, btcd
 # and lnd, and the cache's venv (tests/support imports PyYAML, which the venv has).
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$ROOT"
@@ -16,3 +17,7 @@ cargo bench -q -p envoy-l402 --bench request -- --warm-up-time 1 --measurement-t
 step "Benchmark: invoice service against regtest lnd (wrk)"
 cargo build --release -q -p l402-invoicer
 "$CACHE/venv/bin/python" -B tests/support/bench_invoicer.py --seconds "${BENCH_SECONDS:-3}" 2>&1 | grep -v '^\[regtest\]'
+
+step "Benchmark: counted tokens against plain tokens through Envoy, and revocations read from Redis"
+bash scripts/build-wasm.sh >/dev/null
+"$CACHE/venv/bin/python" -B tests/support/bench_quota.py --seconds "${BENCH_SECONDS:-3}" 2>&1

@@ -62,6 +62,7 @@ struct RawConfig {
 struct RawQuota {
     lease_size: u32,
     idle_return_ms: u64,
+    remaining_header: bool,
 }
 
 impl Default for RawQuota {
@@ -69,6 +70,7 @@ impl Default for RawQuota {
         Self {
             lease_size: 100,
             idle_return_ms: 1_000,
+            remaining_header: false,
         }
     }
 }
@@ -198,6 +200,9 @@ pub struct Counting {
     pub idle_return_ms: u64,
     /// How often revocations are read from the shared store; `None`: only `revoked_token_ids`.
     pub revocation_sync_ms: Option<u64>,
+    /// Tell the upstream about how many requests a counted token has left
+    /// (`x-l402-requests-remaining`; one more header write per request).
+    pub remaining_header: bool,
 }
 
 impl Counting {
@@ -363,6 +368,7 @@ fn compile_counting(
                 )
             })
             .transpose()?,
+        remaining_header: quota.remaining_header,
     })
 }
 

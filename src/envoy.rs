@@ -39,6 +39,8 @@ impl PluginRoot {
         let Some(config) = self.config.clone() else {
             return;
         };
+        let served = self.worker.take_served_from_blocks();
+        self.count(Counter::Quota(Quota::ServedFromBlock), served);
         for call in self.worker.tick(millis_now(), &config.counting) {
             let kind = call.kind;
             let dispatched = dispatch(

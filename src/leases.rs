@@ -46,6 +46,18 @@ impl Leases {
         Some(held + blocks.iter().map(|b| b.pool).min().unwrap_or(0))
     }
 
+    /// Takes out a used-up block of `token` to hand in with the next lease request (the timer
+    /// would otherwise give it back in a call of its own).
+    pub fn take_used_up(&mut self, token: &TokenId) -> Option<String> {
+        let blocks = self.blocks.get_mut(token)?;
+        let at = blocks.iter().position(|b| b.left == 0)?;
+        let block = blocks.swap_remove(at);
+        if blocks.is_empty() {
+            self.blocks.remove(token);
+        }
+        Some(block.lease)
+    }
+
     /// Keeps what is left of a grant after the request that asked for it (`granted - 1`).
     /// Returns the estimate of the token's requests left.
     pub fn keep(&mut self, token: TokenId, answer: &LeaseAnswer, now_ms: u64) -> u64 {
@@ -133,6 +145,23 @@ mod tests {
         assert_eq!(back.len(), 1, "a used-up block is given back, empty");
         assert_eq!(back[0].unused, 0);
         assert_eq!(leases.held(), 0);
+    }
+
+    #[test]
+    fn a_used_up_block_is_handed_in_once() {
+        let mut leases = Leases::default();
+        leases.keep(T, &grant(2, 0), 0);
+        assert_eq!(leases.take_used_up(&T), None, "units left");
+        leases.take(&T, 1);
+        assert_eq!(
+            leases.take_used_up(&T).as_deref(),
+            Some("00112233445566778899aabbccddeeff")
+        );
+        assert_eq!(leases.take_used_up(&T), None);
+        assert!(
+            leases.due(5, 1_000).is_empty(),
+            "nothing left for the timer"
+        );
     }
 
     #[test]

@@ -27,11 +27,11 @@ labelled! {
 labelled! {
     /// Counted tokens: `l402_quota_<label>`.
     pub enum Quota {
-        /// A request of a counted token let through (from a block or a fresh grant).
-        Served => "served",
-        /// Of those, served from a block this worker held, with no callout.
+        /// A request of a counted token served from a block this worker held, with no callout
+        /// (counted by the worker's timer, so it lags by up to a tick).
         ServedFromBlock => "served_from_block",
-        /// Grants received from the invoice service.
+        /// Grants received from the invoice service; each serves the request that asked, so
+        /// counted requests served = `served_from_block` + `leases`.
         Leases => "leases",
         /// The token's last units are held by other workers: 429, retry shortly.
         HeldElsewhere => "held_elsewhere",

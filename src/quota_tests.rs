@@ -22,7 +22,7 @@ fn config(extra: serde_json::Value) -> Rc<FilterConfig> {
         "invoice_service": {"cluster": "l402_invoicer"},
         "routes": [{"match": {"prefix": "/api/"}, "service": "weather"}],
         "keys": [{"id": 1, "env": "KEY_1"}],
-        "quota": {"lease_size": 10, "idle_return_ms": 1000}
+        "quota": {"lease_size": 10, "idle_return_ms": 1000, "remaining_header": true}
     });
     for (k, v) in extra.as_object().unwrap() {
         json[k] = v.clone();
@@ -81,7 +81,7 @@ fn a_plain_token_makes_no_callout() {
     let mut filter = RequestFilter::new(config(serde_json::json!({})), Default::default());
     assert_eq!(filter.on_request_headers(&mut host), Verdict::Continue);
     assert!(host.dispatched.is_empty());
-    assert!(!host.counted("l402_quota_served"));
+    assert!(!host.counters.iter().any(|c| c.starts_with("l402_quota_")));
 }
 
 #[test]
@@ -118,12 +118,16 @@ fn a_counted_token_asks_once_then_serves_from_its_block() {
             "from the block"
         );
         assert!(host.dispatched.is_empty());
-        assert!(host.counted("l402_quota_served_from_block"));
+        assert!(
+            !host.counted("l402_quota_served_from_block"),
+            "counted by the timer"
+        );
         assert_eq!(
             host.header(REQUESTS_REMAINING_HEADER),
             vec![left.as_bytes()]
         );
     }
+    assert_eq!(worker.take_served_from_blocks(), 2);
     let mut host = request(&m, 3);
     let mut filter = RequestFilter::new(config, worker);
     assert_eq!(
@@ -248,4 +252,16 @@ fn a_dry_run_lets_counted_tokens_through_whatever_the_answer() {
         "{:?}",
         host.counters
     );
+}
+
+#[test]
+fn the_remaining_header_is_opt_in() {
+    let (m, _) = counted(Some(50));
+    let mut host = request(&m, 0);
+    let off = serde_json::json!({"quota": {"lease_size": 10}});
+    let mut filter = RequestFilter::new(config(off), Default::default());
+    filter.on_request_headers(&mut host);
+    answer(&mut filter, &mut host, 7, lease(3, 40, 1));
+    assert!(host.resumed);
+    assert!(host.header(REQUESTS_REMAINING_HEADER).is_empty());
 }

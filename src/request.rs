@@ -163,7 +163,7 @@ impl RequestFilter {
             .and_then(|mut l| l.take(&token_id, now));
         self.forward(host, paid);
         if let Some(left) = from_block {
-            host.count(Counter::Quota(Quota::ServedFromBlock));
+            self.worker.served_from_block();
             self.served(host, left);
             return Verdict::Continue;
         }
@@ -173,8 +173,10 @@ impl RequestFilter {
     /// A counted token's request goes through: counted, with the estimate of what is left.
     fn served(&self, host: &mut dyn Host, left: u64) {
         host.count(Counter::Requests(Requests::Allowed));
-        host.count(Counter::Quota(Quota::Served));
-        host.set_request_header(REQUESTS_REMAINING_HEADER, Some(left.to_string().as_bytes()));
+        if self.config.counting.remaining_header {
+            let left = left.to_string();
+            host.set_request_header(REQUESTS_REMAINING_HEADER, Some(left.as_bytes()));
+        }
     }
 
     fn ask_for_lease(&mut self, host: &mut dyn Host, paid: &Paid<'_>) -> Verdict {
@@ -184,10 +186,16 @@ impl RequestFilter {
             to_base64(&credential.macaroon.encode()),
             hex::encode(credential.preimage)
         );
+        let token_id = &paid.verified.identifier.token_id;
+        let done = self
+            .worker
+            .leases()
+            .and_then(|mut l| l.take_used_up(token_id));
         let lease = LeaseRequest {
             service: paid.service.into(),
             token: token.into(),
             want: self.config.counting.lease_size,
+            done: done.map(Into::into),
         };
         let challenge =
             self.challenge_body(host, paid.service, paid.line, &Rejection::QuotaExhausted);

@@ -20,6 +20,9 @@ pub struct Worker {
     revoked: RefCell<Revoked>,
     sync_in_flight: Cell<bool>,
     next_sync_ms: Cell<u64>,
+    /// Requests served from blocks since the timer last counted them: counted in one host call
+    /// per tick instead of one per request, the hot path of a counted token.
+    served_from_blocks: Cell<u64>,
 }
 
 /// A callout the root context makes.
@@ -51,6 +54,16 @@ impl Worker {
 
     pub fn revocations_synced(&self) -> bool {
         self.revoked.try_borrow().is_ok_and(|r| r.synced())
+    }
+
+    pub fn served_from_block(&self) {
+        self.served_from_blocks
+            .set(self.served_from_blocks.get().saturating_add(1));
+    }
+
+    /// The requests served from blocks since the last call.
+    pub fn take_served_from_blocks(&self) -> u64 {
+        self.served_from_blocks.replace(0)
     }
 
     /// What the timer does at `now_ms`: blocks to give back, and a revocation read when due.
@@ -131,6 +144,7 @@ mod tests {
             lease_size: 10,
             idle_return_ms: 1_000,
             revocation_sync_ms: Some(1_000),
+            remaining_header: false,
         }
     }
 

@@ -1,7 +1,7 @@
 """versions.env is the one place the pinned tools and images are set. Scripts source it and
 docker-compose.yml substitutes from it; the pins that cannot read it (Go's go.mod, the
-Dockerfiles' defaults for a plain `docker build`) must say the same, and docker-compose must find
-it as `.env`."""
+Dockerfiles' defaults for a plain `docker build`, deploy/redis's image) must say the same, and
+docker-compose must find it as `.env`."""
 
 import os
 import re
@@ -11,7 +11,7 @@ from versions import VERSIONS_FILE, pinned
 
 EXPECTED_KEYS = {"LND_VERSION", "BTCD_VERSION", "ENVOY_VERSION", "H2_VERSION", "KUSTOMIZE_VERSION",
                  "ISTIO_API_VERSION", "KUBERNETES_VALIDATE_VERSION", "BITCOIND_IMAGE", "HTTP_ECHO_IMAGE",
-                 "RUST_IMAGE"}
+                 "REDIS_IMAGE", "RUST_IMAGE"}
 
 
 def test_the_versions_file_pins_every_tool_with_a_comment():
@@ -35,6 +35,12 @@ def test_the_dockerfiles_default_to_the_pinned_rust_image():
         text = (ROOT / "docker" / name).read_text()
         assert re.findall(r"^ARG RUST_IMAGE=(\S+)$", text, re.M) == [pinned()["RUST_IMAGE"]], name
         assert re.findall(r"^FROM (\S+) AS build$", text, re.M) == ["${RUST_IMAGE}"], name
+
+
+def test_the_example_redis_manifest_runs_the_pinned_redis_image():
+    """kustomize cannot read versions.env from deploy/redis, so the tag is written there too."""
+    text = (ROOT / "deploy" / "redis" / "redis.yaml").read_text()
+    assert re.findall(r"^\s+image: (\S+)$", text, re.M) == [pinned()["REDIS_IMAGE"]]
 
 
 def test_docker_compose_reads_the_versions_file_as_dot_env():

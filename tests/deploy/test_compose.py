@@ -6,6 +6,7 @@ import os
 import secrets
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,9 @@ from stack import check_config
 from versions import pinned
 
 COMPOSE = ROOT / "docker-compose.yml"
+# What `docker-compose up` refuses to start without (the header comment says how to make them).
+SECRETS = {"L402_MASTER_KEY_1": secrets.token_hex(32), "L402_REDIS_PASSWORD": secrets.token_hex(24),
+           "L402_ADMIN_TOKEN": secrets.token_hex(24)}
 
 
 def compose(*args, env: dict):
@@ -30,7 +34,7 @@ def compose(*args, env: dict):
 
 @pytest.fixture(scope="module")
 def resolved():
-    done = compose("config", env={**os.environ, "L402_MASTER_KEY_1": secrets.token_hex(32)})
+    done = compose("config", env={**os.environ, **SECRETS})
     assert done.returncode == 0, done.stderr
     return yaml.safe_load(done.stdout)
 
@@ -44,25 +48,27 @@ def host_path(service: dict, target: str) -> Path:
     raise AssertionError(f"nothing is mounted at {target}")
 
 
-def test_compose_refuses_to_start_without_a_master_key():
-    env = {k: v for k, v in os.environ.items() if k != "L402_MASTER_KEY_1"}
+@pytest.mark.parametrize("missing", sorted(SECRETS))
+def test_compose_refuses_to_start_without_a_secret(missing):
+    env = {**{k: v for k, v in os.environ.items() if k not in SECRETS},
+           **{k: v for k, v in SECRETS.items() if k != missing}}
     done = compose("config", env=env)
     assert done.returncode != 0
-    assert "L402_MASTER_KEY_1" in done.stderr
+    assert missing in done.stderr and "openssl rand -hex" in done.stderr
 
 
 def test_compose_has_the_whole_stack_with_pinned_images(resolved):
     """Every image and build is pinned, at the versions in versions.env."""
     services = resolved["services"]
     v = pinned()
-    assert set(services) == {"bitcoind", "alice", "bob", "setup", "wasm", "envoy", "invoicer", "upstream"}
+    assert set(services) == {"bitcoind", "alice", "bob", "setup", "wasm", "envoy", "invoicer", "upstream", "redis"}
     assert services["alice"]["image"] == f"lightninglabs/lnd:{v['LND_VERSION']}"
     assert services["envoy"]["image"] == f"envoyproxy/envoy:v{v['ENVOY_VERSION']}"
     images = {name: service.get("image") for name, service in services.items()}
     assert images == {"bitcoind": v["BITCOIND_IMAGE"], "alice": services["alice"]["image"],
                       "bob": services["alice"]["image"], "setup": services["alice"]["image"],
                       "wasm": None, "envoy": services["envoy"]["image"], "invoicer": None,
-                      "upstream": v["HTTP_ECHO_IMAGE"]}
+                      "upstream": v["HTTP_ECHO_IMAGE"], "redis": v["REDIS_IMAGE"]}
     assert all(image is None or (":" in image and not image.endswith(":latest")) for image in images.values())
     for name in ["wasm", "invoicer"]:
         assert services[name]["build"]["args"] == {"RUST_IMAGE": v["RUST_IMAGE"]}
@@ -73,6 +79,28 @@ def test_compose_has_the_whole_stack_with_pinned_images(resolved):
     assert "ports" not in services["invoicer"], "only Envoy may call the invoice service"
 
 
+def test_redis_persists_and_only_the_invoice_service_is_given_its_password(resolved):
+    services = resolved["services"]
+    redis, invoicer = services["redis"], services["invoicer"]
+    command = redis["command"]
+    assert command[0] == "redis-server"
+    flags = dict(zip(command[1::2], command[2::2]))
+    assert flags["--appendonly"] == "yes", "a restart must not forget the request counts"
+    assert flags["--maxmemory-policy"] == "noeviction"
+    assert flags["--requirepass"] == SECRETS["L402_REDIS_PASSWORD"]
+    assert host_path(redis, "/data") == Path("redis") and "redis" in resolved["volumes"]
+    assert "ports" not in redis, "only the compose network reaches Redis"
+    # Its own service on the compose network, reached by name like lnd "alice".
+    assert "network_mode" not in redis
+    assert "redis-cli" in " ".join(redis["healthcheck"]["test"])
+    assert redis["environment"]["REDISCLI_AUTH"] == SECRETS["L402_REDIS_PASSWORD"]
+    assert invoicer["depends_on"]["redis"]["condition"] == "service_healthy"
+    env = invoicer["environment"]
+    assert env["L402_REDIS_URL"] == f"redis://:{SECRETS['L402_REDIS_PASSWORD']}@redis:6379/0"
+    assert env["L402_ADMIN_TOKEN"] == SECRETS["L402_ADMIN_TOKEN"]
+    assert "L402_REDIS_PASSWORD" not in services["envoy"].get("environment", {})
+
+
 def test_the_envoy_config_compose_mounts_validates_with_the_built_wasm(resolved, tmp_path):
     mounted = host_path(resolved["services"]["envoy"], "/etc/envoy/envoy.yaml")
     assert mounted == ROOT / "envoy" / "envoy.yaml"
@@ -81,8 +109,16 @@ def test_the_envoy_config_compose_mounts_validates_with_the_built_wasm(resolved,
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_the_invoicer_config_compose_mounts_passes_the_service_check(resolved, tmp_path):
-    mounted = host_path(resolved["services"]["invoicer"], "/etc/l402/invoicer.toml")
+def test_the_invoicer_config_compose_mounts_passes_the_service_check(resolved, tmp_path, monkeypatch):
+    invoicer = resolved["services"]["invoicer"]
+    mounted = host_path(invoicer, "/etc/l402/invoicer.toml")
+    config = tomllib.loads(mounted.read_text())
+    # The store, the admin token and the shared challenge limits, from what compose sets.
+    assert config["redis"]["url_env"] in invoicer["environment"] and "url" not in config["redis"]
+    assert config["admin"]["token_env"] in invoicer["environment"]
+    assert config["rate_limit"]["store"] == "redis"
+    for name in [config["redis"]["url_env"], config["admin"]["token_env"]]:
+        monkeypatch.setenv(name, invoicer["environment"][name])
     done = check_config(mounted.read_text(), "/shared/alice-tls.cert", "/shared/invoice.macaroon", tmp_path)
     assert done.returncode == 0, done.stderr
     assert "weather" in done.stdout and "news" in done.stdout

@@ -8,8 +8,10 @@ import hashlib
 import io
 import json
 import os
+import secrets
 import subprocess
 import tarfile
+import tomllib
 from pathlib import Path
 
 import jsonschema
@@ -23,7 +25,7 @@ from harness import MASTER_KEY, Envoy, mint
 from oci_layout import LAYER, package
 from procs import CACHE, ROOT, require
 from stack import check_config
-from versions import version
+from versions import pinned, version
 
 DEPLOY = ROOT / "deploy"
 KUSTOMIZE = CACHE / "bin" / "kustomize"
@@ -39,12 +41,21 @@ def values() -> dict:
     return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 
 
+def kustomize(directory: Path) -> list:
+    binary = require(KUSTOMIZE, "scripts/setup.sh installs kustomize into the cache")
+    out = subprocess.run([str(binary), "build", str(directory)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    return list(yaml.safe_load_all(out.stdout))
+
+
 @pytest.fixture(scope="module", params=VARIANTS)
 def rendered(request):
-    binary = require(KUSTOMIZE, "scripts/setup.sh installs kustomize into the cache")
-    out = subprocess.run([str(binary), "build", str(DEPLOY / request.param)], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    return request.param, list(yaml.safe_load_all(out.stdout))
+    return request.param, kustomize(DEPLOY / request.param)
+
+
+@pytest.fixture(scope="module")
+def redis_example():
+    return kustomize(DEPLOY / "redis")
 
 
 @pytest.fixture(scope="module")
@@ -186,11 +197,71 @@ def test_the_invoicer_is_locked_down(rendered):
     assert rule["trafficPolicy"]["tls"]["mode"] == "ISTIO_MUTUAL"
 
 
-def test_the_invoicer_config_in_the_configmap_passes_the_service_check(rendered, tmp_path):
+def test_the_invoicer_config_in_the_configmap_passes_the_service_check(rendered, tmp_path, monkeypatch):
     _, docs = rendered
     config = next(d for d in docs if d["kind"] == "ConfigMap")["data"]["invoicer.toml"]
+    # The values the Secrets l402-redis and l402-admin hold at run time.
+    monkeypatch.setenv("L402_REDIS_URL", "rediss://l402:pass@my-redis:6380/0")
+    monkeypatch.setenv("L402_ADMIN_TOKEN", secrets.token_hex(24))
     done = check_config(config, "/etc/l402/lnd/tls.cert", "/etc/l402/lnd/invoice.macaroon", tmp_path)
     assert done.returncode == 0, done.stderr
+
+
+def test_every_variable_the_invoicer_config_names_comes_from_a_secret(rendered):
+    """The store's URL (credentials included) and the admin token are Secrets, required: the
+    service refuses to start without a variable its config names."""
+    _, docs = rendered
+    config = tomllib.loads(next(d for d in docs if d["kind"] == "ConfigMap")["data"]["invoicer.toml"])
+    assert "url" not in config["redis"], "a URL in the ConfigMap could carry a password"
+    named = {k["env"] for k in config["keys"]} | {config["redis"]["url_env"], config["admin"]["token_env"]}
+    container = next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    refs = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+    assert set(refs) == named
+    assert not any(ref.get("optional") for ref in refs.values())
+    assert refs["L402_REDIS_URL"] == {"name": "l402-redis", "key": "url"}
+    assert refs["L402_ADMIN_TOKEN"] == {"name": "l402-admin", "key": "token"}
+
+
+def test_the_proxies_may_make_the_filter_calls_and_nothing_else(rendered):
+    _, docs = rendered
+    rules = next(d for d in docs if d["kind"] == "AuthorizationPolicy")["spec"]["rules"]
+    assert len(rules) == 1
+    allowed = {(method, path) for to in rules[0]["to"] for method in to["operation"]["methods"]
+               for path in to["operation"]["paths"]}
+    assert allowed == {("POST", "/v1/challenges"), ("POST", "/v1/quota/leases"), ("POST", "/v1/quota/returns"),
+                       ("GET", "/v1/revocations")}, "revoking (POST /v1/revocations) is for the admin only"
+    assert all(to["operation"]["ports"] == ["8402"] for to in rules[0]["to"])
+
+
+def test_the_example_redis_is_valid_persistent_and_reached_only_by_the_invoicer(redis_example, istio_schemas):
+    by_kind = {d["kind"]: d for d in redis_example}
+    assert sorted(by_kind) == ["AuthorizationPolicy", "NetworkPolicy", "Service", "StatefulSet"]
+    for doc in redis_example:
+        assert doc["metadata"]["namespace"] == "l402-system"
+        validate(doc, istio_schemas)
+    pod = by_kind["StatefulSet"]["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["image"] == pinned()["REDIS_IMAGE"]
+    flags = dict(zip(container["args"][::2], container["args"][1::2]))
+    assert flags["--appendonly"] == "yes" and flags["--maxmemory-policy"] == "noeviction"
+    assert flags["--requirepass"] == "$(REDISCLI_AUTH)"
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in container["env"]}
+    assert env == {"REDISCLI_AUTH": {"name": "l402-redis", "key": "password"}}
+    assert [m["mountPath"] for m in container["volumeMounts"]] == ["/data"]
+    assert by_kind["StatefulSet"]["spec"]["volumeClaimTemplates"][0]["metadata"]["name"] == "data"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    # The address deploy/base/kustomization.yaml tells users to put in the l402-redis Secret.
+    service = by_kind["Service"]
+    assert service["metadata"]["name"] == "l402-redis" and service["spec"]["ports"][0]["port"] == 6379
+    assert "l402-redis.l402-system.svc.cluster.local:6379" in (DEPLOY / "base" / "kustomization.yaml").read_text()
+    base = kustomize(DEPLOY / "base")
+    invoicer = next(d for d in base if d["kind"] == "Deployment")
+    account = f"cluster.local/ns/{invoicer['metadata']['namespace']}/sa/{invoicer['spec']['template']['spec']['serviceAccountName']}"
+    rule = by_kind["AuthorizationPolicy"]["spec"]["rules"][0]
+    assert rule["from"][0]["source"]["principals"] == [account]
+    peers = by_kind["NetworkPolicy"]["spec"]["ingress"][0]["from"]
+    assert peers == [{"podSelector": {"matchLabels": invoicer["spec"]["template"]["metadata"]["labels"]}}]
 
 
 def istio_cluster_edit(plugin_config: dict):

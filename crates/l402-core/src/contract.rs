@@ -85,6 +85,10 @@ pub struct LeaseRequest<'a> {
     pub token: Cow<'a, str>,
     /// How many requests the caller would like to serve on its own; it may get fewer.
     pub want: u32,
+    /// A block of the same token the caller has used up, handed in with this request instead
+    /// of in a return of its own.
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub done: Option<Cow<'a, str>>,
 }
 
 /// The answer to a [`LeaseRequest`] (200). `granted` counts the request that asked, so a grant

@@ -150,6 +150,7 @@ impl Counting {
                 token_expiry: verified.granted.valid_until,
                 idle_lifetime_seconds: self.settings.idle_lifetime_seconds,
                 share: self.settings.share,
+                done: request.done.as_deref().filter(|d| is_lease_name(d)),
             })
             .await?;
         Ok(LeaseAnswer {
@@ -168,7 +169,7 @@ impl Counting {
     pub async fn give_back(&self, back: &LeaseReturn<'_>) -> Result<ReturnAnswer, LeaseError> {
         let store = self.store()?;
         let token_id = TokenId::from_hex(&back.token_id).ok_or(LeaseError::BadReturn)?;
-        if back.lease.len() != 32 || !back.lease.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !is_lease_name(&back.lease) {
             return Err(LeaseError::BadReturn);
         }
         let credited = store
@@ -180,6 +181,11 @@ impl Counting {
             .await?;
         Ok(ReturnAnswer { credited })
     }
+}
+
+/// What [`random_hex`] makes: 32 lower-case hex digits.
+fn is_lease_name(name: &str) -> bool {
+    name.len() == 32 && name.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// 128 random bits in hex: a lease's name, which only its holder learns.

@@ -102,6 +102,7 @@ fn ask<'a>(token_id: &'a str, lease_id: &'a str, limit: u64, want: u32) -> Lease
         token_expiry: None,
         idle_lifetime_seconds: 3600,
         share: 4,
+        done: None,
     }
 }
 
@@ -151,6 +152,29 @@ async fn leases_never_exceed_the_count_and_give_backs_are_credited_once() {
     // An attenuated token with a lower count shares the count and gets nothing more.
     let lower = store.lease(&ask("t", "low", 10, 1)).await.unwrap();
     assert_eq!(lower.granted, 0);
+}
+
+#[tokio::test]
+async fn a_used_up_block_handed_in_with_the_next_lease_is_no_longer_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = redis_server(dir.path(), &[], false);
+    let store = open(&redis(format!("redis://127.0.0.1:{}/0", server.port)));
+    assert_eq!(store.lease(&ask("t", "l1", 40, 4)).await.unwrap().held, 1);
+    let next = LeaseAsk {
+        done: Some("l1"),
+        ..ask("t", "l2", 40, 4)
+    };
+    let leased = store.lease(&next).await.unwrap();
+    assert_eq!(
+        (leased.granted, leased.held),
+        (4, 1),
+        "only the new block is held"
+    );
+    assert_eq!(
+        store.give_back("t", "l1", 1).await.unwrap(),
+        0,
+        "nothing to credit"
+    );
 }
 
 #[tokio::test]

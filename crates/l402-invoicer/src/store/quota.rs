@@ -13,7 +13,8 @@ use super::keys::{quota, quota_leases, LEASE_FIELD_PREFIX, USED_FIELD};
 use super::{Store, StoreError};
 
 /// KEYS: quota hash, leases zset. ARGV: limit, want, lease id, lapse after (ms), key lifetime
-/// (seconds), token expiry (unix seconds, 0 for none), share divisor.
+/// (seconds), token expiry (unix seconds, 0 for none), share divisor, a used-up lease to forget
+/// (or empty).
 /// Returns `{granted, remaining, held}`.
 static LEASE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(&format!(
@@ -21,6 +22,10 @@ static LEASE: LazyLock<Script> = LazyLock::new(|| {
 local clock = redis.call('TIME')
 local now_ms = tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000)
 -- Lapsed leases stay counted; only their records go.
+if ARGV[8] ~= '' then
+  redis.call('HDEL', KEYS[1], '{LEASE_FIELD_PREFIX}' .. ARGV[8])
+  redis.call('ZREM', KEYS[2], ARGV[8])
+end
 local lapsed = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now_ms)
 for _, id in ipairs(lapsed) do redis.call('HDEL', KEYS[1], '{LEASE_FIELD_PREFIX}' .. id) end
 if #lapsed > 0 then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now_ms) end
@@ -80,6 +85,8 @@ pub struct LeaseAsk<'a> {
     pub idle_lifetime_seconds: u64,
     /// At most 1/`share` of what is left goes into one block.
     pub share: u32,
+    /// A lease of this token its holder has used up: its record goes (nothing is credited).
+    pub done: Option<&'a str>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,6 +113,7 @@ impl Store {
                     ask.idle_lifetime_seconds.to_string(),
                     expiry.to_string(),
                     ask.share.max(1).to_string(),
+                    ask.done.unwrap_or_default().to_string(),
                 ],
             )
             .await?;
