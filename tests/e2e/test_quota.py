@@ -35,6 +35,7 @@ class Client(threading.Thread):
         super().__init__(daemon=True)
         self.url, self.headers, self.limit, self.stop_on_402 = url, headers, limit, stop_on_402
         self.statuses = []
+        self.times = []
         self.challenges = []
         self.halt = threading.Event()
 
@@ -47,6 +48,7 @@ class Client(threading.Thread):
                 r = conn.getresponse()
                 r.read()
                 self.statuses.append(r.status)
+                self.times.append(time.monotonic())
                 if r.status == 402:
                     self.challenges.append(r.getheader("www-authenticate"))
                     if self.stop_on_402:
@@ -148,6 +150,30 @@ def test_store_down_means_503_for_counted_tokens_and_nothing_for_plain_ones(stac
         time.sleep(0.3)
 
 
+def test_redis_killed_under_load_never_lets_more_than_n_through_and_counting_resumes(stack):
+    n, lease_size, clients = 300, 10, 8
+    headers, token_id = counted_token(stack, n)
+    killer = threading.Timer(0.5, stack.redis.stop)
+    killer.start()
+    threads = [Client(stack.envoys[i % 2].url, headers, limit=40, stop_on_402=False) for i in range(clients)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    killer.join()
+    during = [s for t in threads for s in t.statuses]
+    assert 503 in during, "no request was refused while the store was down"
+    assert stack.served(token_id) <= n
+    stack.redis.start()
+    last = Client(stack.envoys[0].url, headers)
+    last.run()
+    served = stack.served(token_id)
+    assert served <= n, served
+    # Blocks held when the store died could not be given back: their units stay counted.
+    assert served >= n - clients * lease_size, served
+    assert last.statuses[-1] == 402
+
+
 def test_a_replica_killed_under_load_never_lets_more_than_n_through(stack):
     headers, token_id = counted_token(stack, 60)
     killer = threading.Timer(0.3, stack.invoicers[1].stop)
@@ -162,24 +188,31 @@ def test_a_replica_killed_under_load_never_lets_more_than_n_through(stack):
     assert stack.served(token_id) >= 40, "the surviving replica kept serving"
 
 
+# The documented bound: the read interval (500 ms here) plus a callout and a tick.
+REVOCATION_BOUND_SECONDS = 0.5 + 1.0
+
+
 def test_revocation_reaches_every_keep_alive_connection_and_survives_the_store(stack):
     headers, token_id = counted_token(stack, None)
-    threads = drive_forever = [Client(stack.envoys[i % 2].url, headers, stop_on_402=False) for i in range(16)]
+    threads = [Client(stack.envoys[i % 2].url, headers, stop_on_402=False) for i in range(16)]
     for t in threads:
         t.start()
     time.sleep(1)
     assert stack.served(token_id) > 16
     revoked_at = time.monotonic()
     stack.revoke(token_id)
-    time.sleep(2.5)
-    for t in drive_forever:
+    time.sleep(REVOCATION_BOUND_SECONDS + 1)
+    for t in threads:
         t.halt.set()
         t.join(30)
+    last_served = max(when for t in threads for when, s in zip(t.times, t.statuses) if s == 200)
+    took = last_served - revoked_at
+    print(f"revoked token last served {took * 1000:.0f} ms after the revocation was recorded")
+    assert took < REVOCATION_BOUND_SECONDS, took
     for t in threads:
-        tail = t.statuses[-3:]
-        assert tail and all(s == 402 for s in tail), t.statuses[-10:]
-    assert stack.stats("l402_revocations_applied") >= 4, "every worker of both Envoys learnt it"
-    del revoked_at
+        assert t.statuses[-1] == 402 and t.statuses.count(402) >= 2, t.statuses[-10:]
+    # Each Envoy: two workers and the main thread's context.
+    assert stack.stats("l402_revocations_applied") == 6, "every context learnt it, once"
     stack.redis.stop()
     time.sleep(1.5)
     for envoy in stack.envoys:

@@ -35,6 +35,14 @@ def test_plain_server_commands_crash_and_restart(tmp_path):
         assert redis.command("GET", "greeting") is None
 
 
+def test_a_persistent_server_keeps_its_data_through_a_crash(tmp_path):
+    with RedisServer(tmp_path, persist=True) as redis:
+        assert redis.command("INCRBY", "count", 7) == 7
+        redis.stop()
+        redis.start()
+        assert redis.command("GET", "count") == b"7"
+
+
 def test_pause_makes_commands_time_out(tmp_path):
     with RedisServer(tmp_path) as redis:
         redis.pause()

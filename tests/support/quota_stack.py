@@ -47,7 +47,8 @@ class QuotaStack:
         self.master_key = secrets.token_hex(32)
         self.admin_token = secrets.token_hex(24)
         self.invoicers, self.envoys = [], []
-        self.redis = RedisServer(workdir)
+        # Persistent, as a production store must be: counts survive the store's crash and restart.
+        self.redis = RedisServer(workdir, persist=True)
         self.upstream = Recorder(free_port(), UpstreamHandler)
         try:
             env = {"L402_REDIS_URL": self.redis.url, "L402_ADMIN_TOKEN": self.admin_token}

@@ -124,7 +124,7 @@ class RedisServer:
     speaks TLS only, with a certificate signed by `ca_file` (clients are not asked for one)."""
 
     def __init__(self, workdir: Path, password: str | None = None, username: str | None = None,
-                 tls: bool = False, name="redis"):
+                 tls: bool = False, name="redis", persist: bool = False):
         if username is not None and password is None:
             raise ValueError("a Redis username needs a password")
         self.binary = _tool("redis-server")
@@ -133,6 +133,9 @@ class RedisServer:
         self.password = password
         self.username = username
         self.tls = tls
+        # With `persist`, every write is in the append-only file before it is answered, so data
+        # survives stop() (a SIGKILL) and start(), as in a production Redis with AOF.
+        self.persist = persist
         self.name = name
         self.log = self.workdir / f"{name}.log"
         self.port = free_port()
@@ -163,7 +166,9 @@ class RedisServer:
     # --- the process --------------------------------------------------------------------------
 
     def args(self) -> list[str]:
-        args = [self.binary, "--bind", HOST, "--save", "", "--appendonly", "no", "--daemonize", "no",
+        aof = ["--appendonly", "yes", "--appendfsync", "always", "--appendfilename", f"{self.name}.aof",
+               "--appenddirname", f"{self.name}-aof"] if self.persist else ["--appendonly", "no"]
+        args = [self.binary, "--bind", HOST, "--save", "", *aof, "--daemonize", "no",
                 "--protected-mode", "no", "--dir", str(self.workdir)]
         if self.tls:
             args += ["--port", "0", "--tls-port", str(self.port),
@@ -182,7 +187,8 @@ class RedisServer:
         return self.process is not None and self.process.alive()
 
     def start(self):
-        """Starts redis-server (again, on the same port, empty after a stop) and waits for PING."""
+        """Starts redis-server (again, on the same port; empty after a stop unless `persist`) and waits
+        for PING."""
         if self.alive():
             return
         self.process = Process(self.name, self.args(), self.log)
