@@ -86,8 +86,10 @@ def test_never_more_than_n_across_envoys_workers_and_replicas(stack):
 def test_a_client_that_keeps_asking_gets_every_unit_back_from_idle_blocks(stack):
     headers, token_id = counted_token(stack, 50)
     # Everyone takes a little, leaving units in several workers' blocks, then stops.
-    drive(stack, headers, clients=16, limit=2)
-    assert stack.served(token_id) == 32
+    first = drive(stack, headers, clients=16, limit=2)
+    served_first = sum(t.statuses.count(200) for t in first)
+    assert stack.served(token_id) == served_first
+    assert served_first < 50
     started = time.monotonic()
     last = Client(stack.envoys[0].url, headers)
     last.run()
@@ -169,14 +171,16 @@ def test_store_down_means_503_for_counted_tokens_and_nothing_for_plain_ones(stac
 def test_redis_killed_under_load_never_lets_more_than_n_through_and_counting_resumes(stack):
     n, lease_size, clients = 300, 10, 8
     headers, token_id = counted_token(stack, n)
-    killer = threading.Timer(0.5, stack.redis.stop)
-    killer.start()
-    threads = [Client(stack.envoys[i % 2].url, headers, limit=40, stop_on_402=False) for i in range(clients)]
+    threads = [Client(stack.envoys[i % 2].url, headers, limit=60, stop_on_402=False) for i in range(clients)]
     for t in threads:
         t.start()
+    deadline = time.monotonic() + 30
+    while stack.served(token_id) < 30:
+        assert time.monotonic() < deadline, "nothing was served"
+        time.sleep(0.01)
+    stack.redis.stop()
     for t in threads:
         t.join(120)
-    killer.join()
     during = [s for t in threads for s in t.statuses]
     assert 503 in during, "no request was refused while the store was down"
     assert stack.served(token_id) <= n
