@@ -283,3 +283,41 @@ fn debug_output_carries_no_secret() {
 fn invalid_toml_is_reported_as_such() {
     assert!(matches!(parse("keys = ["), Err(ConfigError::Toml(_))));
 }
+
+#[test]
+fn counted_tokens_and_shared_limits_need_the_store() {
+    let counted = MINIMAL.replace("price_sat = 10", "price_sat = 10\nrequests = 5");
+    assert_eq!(field_of(&counted), "services[0].requests");
+    let shared = format!("{MINIMAL}\n[rate_limit]\nstore = \"redis\"\n");
+    assert_eq!(field_of(&shared), "rate_limit.store");
+    let zero = MINIMAL.replace("price_sat = 10", "price_sat = 10\nrequests = 0");
+    assert_eq!(field_of(&zero), "services[0].requests");
+
+    let with_store = |text: &str| {
+        let env = |name: &str| match name {
+            "L402_REDIS_URL" => Some("redis://:pw@127.0.0.1:6379/0".to_string()),
+            "L402_ADMIN_TOKEN" => Some("t".repeat(32)),
+            other => env(other),
+        };
+        let store =
+            "[redis]\nurl_env = \"L402_REDIS_URL\"\n[admin]\ntoken_env = \"L402_ADMIN_TOKEN\"\n";
+        parse_with(&format!("{text}\n{store}"), &env)
+    };
+    let config = with_store(&counted).unwrap();
+    let service = config.catalog.get("weather").unwrap();
+    assert_eq!(service.offer("GET", "/").requests, Some(5));
+    assert_eq!(config.admin_token.as_deref().map(str::len), Some(32));
+    assert!(with_store(&shared).is_ok());
+}
+
+#[test]
+fn a_short_admin_token_is_refused_without_showing_it() {
+    let env = |name: &str| match name {
+        "L402_ADMIN_TOKEN" => Some("short-secret".to_string()),
+        other => env(other),
+    };
+    let text = format!("{MINIMAL}\n[admin]\ntoken_env = \"L402_ADMIN_TOKEN\"\n");
+    let e = parse_with(&text, &env).unwrap_err().to_string();
+    assert!(e.starts_with("admin.token_env:"), "{e}");
+    assert!(!e.contains("short-secret"), "{e}");
+}

@@ -445,3 +445,60 @@ async fn requests_without_a_client_address_have_their_own_counted_bucket() {
     );
     assert!(text.contains("l402_rate_limited_total{scope=\"unknown_client\"} 1"));
 }
+
+#[tokio::test]
+async fn without_a_store_counted_tokens_and_revocations_answer_what_is_missing() {
+    let lease = serde_json::json!({"service": "weather", "token": "AgE:00", "want": 10});
+    let (status, _, json) = call(
+        issuer(Mode::Honest, 10),
+        "POST",
+        "/v1/quota/leases",
+        lease.to_string().into_bytes(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        json["error"].as_str().unwrap().contains("[redis]"),
+        "{json}"
+    );
+
+    let (status, _, _) = call(
+        issuer(Mode::Honest, 10),
+        "POST",
+        "/v1/quota/leases",
+        b"{".to_vec(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let (status, _, _) = call(
+        issuer(Mode::Honest, 10),
+        "GET",
+        "/v1/revocations?after=0",
+        vec![],
+    )
+    .await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    let (status, _, _) = call(
+        issuer(Mode::Honest, 10),
+        "GET",
+        "/v1/revocations?after=x",
+        vec![],
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+
+    let revoke = serde_json::json!({"token_id": "00".repeat(32)})
+        .to_string()
+        .into_bytes();
+    let (status, _, json) = call(issuer(Mode::Honest, 10), "POST", "/v1/revocations", revoke).await;
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "revoking is off without [admin]"
+    );
+    assert!(
+        json["error"].as_str().unwrap().contains("[admin]"),
+        "{json}"
+    );
+}

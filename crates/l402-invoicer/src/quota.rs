@@ -58,7 +58,7 @@ pub struct QuotaSection {
     idle_lifetime_seconds: u64,
 }
 
-impl Default for QuotaSection {
+impl Default for QuotaSettings {
     fn default() -> Self {
         Self {
             hold_ms: 5_000,
@@ -66,6 +66,19 @@ impl Default for QuotaSection {
             max_block: 1_000,
             share: 4,
             idle_lifetime_seconds: 90 * 24 * 3600,
+        }
+    }
+}
+
+impl Default for QuotaSection {
+    fn default() -> Self {
+        let d = QuotaSettings::default();
+        Self {
+            hold_ms: d.hold_ms,
+            grace_ms: d.grace_ms,
+            max_block: d.max_block,
+            share: d.share,
+            idle_lifetime_seconds: d.idle_lifetime_seconds,
         }
     }
 }
