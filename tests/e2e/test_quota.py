@@ -5,6 +5,7 @@ Tokens are minted with the service's master key (as the service would) so a test
 with any count; the paid flow with a real payment is `test_pay_per_request_on_regtest`."""
 
 import http.client
+import json
 import threading
 import time
 from urllib.parse import urlsplit
@@ -12,7 +13,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from client import authorization, challenge, request
-from l402cli import mint_token
+from l402cli import l402, mint_token
 from quota_stack import QuotaStack
 
 
@@ -220,7 +221,7 @@ def test_revocation_reaches_every_keep_alive_connection_and_survives_the_store(s
     time.sleep(1)
     assert stack.served(token_id) > 16
     revoked_at = time.monotonic()
-    stack.revoke(token_id)
+    assert stack.revoke(token_id)["revoked"] == token_id
     time.sleep(REVOCATION_BOUND_SECONDS + 1)
     for t in threads:
         t.halt.set()
@@ -244,3 +245,17 @@ def test_shared_challenge_limits_hold_across_replicas(tmp_path, net):
         statuses = [stack.invoicers[i % 2].challenge(client_ip="198.51.100.7:1000")[0] for i in range(10)]
         assert statuses.count(200) == 5, statuses
         assert statuses.count(429) == 5
+
+
+def test_l402_revoke_needs_the_admin_token_and_never_prints_it(stack):
+    _, token_id = counted_token(stack, None)
+    url = stack.invoicers[1].url
+    missing = l402("revoke", "--service", url, token_id, check=False, env={"L402_ADMIN_TOKEN": ""})
+    assert missing.returncode == 2 and "L402_ADMIN_TOKEN" in missing.stderr
+    wrong = l402("revoke", "--service", url, token_id, check=False, env={"L402_ADMIN_TOKEN": "w" * 40})
+    assert wrong.returncode == 1 and "401" in wrong.stderr and "w" * 40 not in wrong.stderr
+    bad = l402("revoke", "--service", url, "nothex", check=False, env={"L402_ADMIN_TOKEN": stack.admin_token})
+    assert bad.returncode == 2 and "64 hex" in bad.stderr
+    first = stack.revoke(token_id)
+    assert first == stack.revoke(token_id), "revoking twice keeps the first number"
+    assert stack.admin_token not in json.dumps(first)

@@ -3,6 +3,7 @@ the demo run it: minting tokens as the invoice service does, decoding and verify
 
 import hashlib
 import json
+import os
 import secrets
 import subprocess
 
@@ -11,11 +12,12 @@ from procs import ROOT, require
 L402 = ROOT / "target" / "release" / "l402"
 
 
-def l402(*args: str, check=True) -> subprocess.CompletedProcess:
+def l402(*args: str, check=True, env: dict | None = None) -> subprocess.CompletedProcess:
     """`l402 ARGS`, output captured as text. With `check`, a non-zero exit fails with the tool's
     own message (only the subcommand is named: the arguments may hold a master key)."""
     cli = require(L402, "cargo build --release -p l402-cli (scripts/test.sh builds it)")
-    done = subprocess.run([str(cli), *args], capture_output=True, text=True)
+    done = subprocess.run([str(cli), *args], capture_output=True, text=True,
+                          env={**os.environ, **env} if env else None)
     if check and done.returncode != 0:
         raise RuntimeError(f"`l402 {args[0] if args else ''}` exited {done.returncode}: {done.stderr.strip()}")
     return done

@@ -14,6 +14,7 @@ import secrets
 from pathlib import Path
 
 from envoy_proc import EnvoyProcess, cluster
+from l402cli import l402
 from procs import free_port, wait_for
 from redis_proc import RedisServer
 from stack import Invoicer, invoicer_config, set_value
@@ -88,14 +89,11 @@ class QuotaStack:
         return sum(int(line.partition(": ")[2]) for line in envoy.stats().splitlines()
                    if line.partition(": ")[0].endswith(name))
 
-    def revoke(self, token_id: str):
-        import urllib.request
-        request = urllib.request.Request(
-            self.invoicers[0].url + "/v1/revocations", data=json.dumps({"token_id": token_id}).encode(),
-            method="POST", headers={"Authorization": f"Bearer {self.admin_token}",
-                                    "Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as r:
-            return json.loads(r.read())
+    def revoke(self, token_id: str) -> dict:
+        """`l402 revoke` against the first replica; what it printed."""
+        done = l402("revoke", "--service", self.invoicers[0].url, token_id,
+                    env={"L402_ADMIN_TOKEN": self.admin_token})
+        return json.loads(done.stdout)
 
     def served(self, token_id: str) -> int:
         return sum(1 for r in list(self.upstream.requests) if r["headers"].get("x-l402-token-id") == token_id)

@@ -4,7 +4,7 @@ use clap::{Args, Parser, Subcommand};
 #[command(
     name = "l402",
     version,
-    about = "Mint, decode, attenuate and verify L402 tokens"
+    about = "Mint, decode, attenuate and verify L402 tokens; revoke them through the invoice service"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -28,6 +28,16 @@ pub enum Command {
     },
     /// Verify a credential; prints JSON, exits 0 when valid and 1 when not.
     Verify(VerifyArgs),
+    /// Revoke token ids in the shared store through the invoice service (`POST /v1/revocations`);
+    /// the admin token is read from L402_ADMIN_TOKEN. Prints one JSON line per id.
+    Revoke {
+        /// The invoice service's base URL, such as http://127.0.0.1:8402.
+        #[arg(long)]
+        service: String,
+        /// Token ids, 64 hex digits each (`x-l402-token-id` upstream, `token_id` in logs).
+        #[arg(required = true)]
+        token_ids: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]

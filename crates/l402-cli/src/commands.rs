@@ -17,14 +17,14 @@ pub struct Failure {
     pub message: String,
 }
 
-fn bad_input(message: impl Into<String>) -> Failure {
+pub fn bad_input(message: impl Into<String>) -> Failure {
     Failure {
         code: 1,
         message: message.into(),
     }
 }
 
-fn bad_usage(message: impl Into<String>) -> Failure {
+pub fn bad_usage(message: impl Into<String>) -> Failure {
     Failure {
         code: 2,
         message: message.into(),
@@ -37,6 +37,7 @@ pub fn run(command: Command) -> Result<ExitCode, Failure> {
         Command::Decode { macaroon } => decode(&macaroon),
         Command::Attenuate { macaroon, caveats } => attenuate(&macaroon, &caveats),
         Command::Verify(args) => verify(args),
+        Command::Revoke { service, token_ids } => crate::revoke::revoke(&service, &token_ids),
     }
 }
 

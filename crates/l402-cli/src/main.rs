@@ -1,4 +1,5 @@
-//! `l402`: mint, decode, attenuate and verify L402 tokens from the command line.
+//! `l402`: mint, decode, attenuate and verify L402 tokens from the command line, and revoke them
+//! through the invoice service.
 //!
 //! Other tools and tests drive this interface; keep it stable. Exit codes: 0 success (or a valid
 //! token), 1 bad input (or an invalid token), 2 bad usage.
@@ -6,6 +7,7 @@
 mod args;
 mod commands;
 mod output;
+mod revoke;
 
 use std::process::ExitCode;
 
