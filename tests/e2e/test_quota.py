@@ -259,3 +259,24 @@ def test_l402_revoke_needs_the_admin_token_and_never_prints_it(stack):
     first = stack.revoke(token_id)
     assert first == stack.revoke(token_id), "revoking twice keeps the first number"
     assert stack.admin_token not in json.dumps(first)
+
+
+def test_a_hung_store_is_a_prompt_503_for_counted_tokens_only(stack):
+    plain, _ = counted_token(stack, None)
+    counted, counted_id = counted_token(stack, 5)
+    stack.redis.pause()
+    try:
+        started = time.monotonic()
+        refused = request(stack.envoys[0].url, "/weather/today", counted)
+        took = time.monotonic() - started
+        assert refused.status == 503 and refused.header("retry-after"), refused.status
+        # The store's command timeout (300 ms here) or the callout's (1 s), whichever is first.
+        assert took < 1.5, took
+        assert request(stack.envoys[0].url, "/weather/today", plain).status == 200
+        assert stack.served(counted_id) == 0
+    finally:
+        stack.redis.resume()
+    deadline = time.monotonic() + 15
+    while request(stack.envoys[0].url, "/weather/today", counted).status != 200:
+        assert time.monotonic() < deadline, "the store answered again but counted tokens did not"
+        time.sleep(0.2)
