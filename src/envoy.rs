@@ -27,6 +27,9 @@ pub struct PluginRoot {
     worker: Rc<Worker>,
     /// The root context's callouts in flight.
     calls: HashMap<u32, RootCallKind>,
+    /// Revocation reads are failing: logged once when they start to, and when they recover, not
+    /// on every tick of an outage.
+    reads_failing: bool,
 }
 
 impl PluginRoot {
@@ -56,10 +59,8 @@ impl PluginRoot {
                     self.calls.insert(token, kind);
                 }
                 Err(e) => {
-                    warn(&format!(
-                        "cannot call the invoice service from the timer: {e:?}"
-                    ));
-                    self.root_call_failed(kind);
+                    let why = format!("cannot call the invoice service from the timer: {e:?}");
+                    self.root_call_failed(kind, &why);
                 }
             }
         }
@@ -81,12 +82,20 @@ impl PluginRoot {
         );
     }
 
-    fn root_call_failed(&self, kind: RootCallKind) {
+    fn root_call_failed(&mut self, kind: RootCallKind, why: &str) {
         match kind {
-            RootCallKind::GiveBack { .. } => self.count(Counter::Quota(Quota::ReturnErrors), 1),
+            RootCallKind::GiveBack { unused } => {
+                self.count(Counter::Quota(Quota::ReturnErrors), 1);
+                warn(&format!("{unused} unused requests stay counted: {why}"));
+            }
             RootCallKind::Sync => {
                 self.worker.sync_failed();
                 self.count(Counter::Revocations(Revocations::SyncErrors), 1);
+                if !std::mem::replace(&mut self.reads_failing, true) {
+                    warn(&format!(
+                        "revocations cannot be read (what is known stays revoked): {why}"
+                    ));
+                }
             }
         }
     }
@@ -108,10 +117,8 @@ impl Context for PluginRoot {
             .flatten()
             .unwrap_or_default();
         if status != "200" {
-            warn(&format!(
-                "invoice service answered the timer's call with status `{status}`"
-            ));
-            self.root_call_failed(kind);
+            let why = format!("the invoice service answered `{status}`");
+            self.root_call_failed(kind, &why);
             return;
         }
         match kind {
@@ -132,6 +139,9 @@ impl Context for PluginRoot {
                 match answered {
                     Ok(applied) => {
                         self.count(Counter::Revocations(Revocations::Reads), 1);
+                        if std::mem::replace(&mut self.reads_failing, false) {
+                            log(Level::Info, "revocations are read again");
+                        }
                         if !was_synced && self.worker.revocations_synced() {
                             self.set_timer();
                         }
@@ -143,10 +153,7 @@ impl Context for PluginRoot {
                             self.run_timer();
                         }
                     }
-                    Err(why) => {
-                        warn(&format!("revocations not read: {why}"));
-                        self.count(Counter::Revocations(Revocations::SyncErrors), 1);
-                    }
+                    Err(why) => self.root_call_failed(kind, &why),
                 }
             }
         }
