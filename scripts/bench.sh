@@ -11,7 +11,7 @@ cargo bench -q -p l402-core --bench verify -- --warm-up-time 1 --measurement-tim
   | grep -E -B1 'time:' | grep -v -e '^--$' -e '^Benchmarking'
 
 step "Benchmark: the filter's request handling (native): request line, route decision, a paid request"
-cargo bench -q -p envoy-l402 --bench request -- --warm-up-time 1 --measurement-time "${BENCH_SECONDS:-3}" 2>&1 \
+cargo bench -q -p l402-filter --bench request -- --warm-up-time 1 --measurement-time "${BENCH_SECONDS:-3}" 2>&1 \
   | grep -E -B1 'time:' | grep -v -e '^--$' -e '^Benchmarking'
 
 step "Benchmark: invoice service against regtest lnd (wrk)"

@@ -8,14 +8,14 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, MetricType};
 
-use crate::callout;
-use crate::config::{FilterConfig, InvoiceService};
-use crate::host::{Call, DispatchError, Headers, Host, Level};
-use crate::metrics::{Counter, Quota, Revocations};
-use crate::request::{RequestFilter, Verdict};
-use crate::response::LocalResponse;
-use crate::source_address;
-use crate::worker::{RootCallKind, Worker};
+use l402_filter::callout;
+use l402_filter::config::{FilterConfig, InvoiceService};
+use l402_filter::host::{Call, DispatchError, Headers, Host, Level};
+use l402_filter::metrics::{Counter, Quota, Revocations};
+use l402_filter::request::{RequestFilter, Verdict};
+use l402_filter::response::LocalResponse;
+use l402_filter::source_address;
+use l402_filter::worker::{RootCallKind, Worker};
 
 #[derive(Default)]
 pub struct PluginRoot {

@@ -6,9 +6,9 @@
 
 use std::path::{Path, PathBuf};
 
-use envoy_l402::config::FilterConfig;
-use envoy_l402::route::{PathMatch, RouteAction};
-use envoy_l402::routing::Unmatched;
+use l402_filter::config::FilterConfig;
+use l402_filter::route::{PathMatch, RouteAction};
+use l402_filter::routing::Unmatched;
 use l402_invoicer::config::{Config, LND_MACAROON_ENV};
 
 mod common;

@@ -1,15 +1,19 @@
 //! The shipped configurations as the Rust tests and benchmarks read them: included with
-//! `#[path]` by the spelling table (src/spelling_tests.rs), the drift test
-//! (tests/shipped_configs.rs) and the benchmark (benches/request.rs), so that the plugin JSON is
-//! found one way, by parsing the YAML.
+//! `#[path]` by the spelling table (crates/l402-filter/src/spelling_tests.rs), the drift test
+//! (tests/shipped_configs.rs) and the benchmark (crates/l402-filter/benches/request.rs), so that
+//! the plugin JSON is found one way, by parsing the YAML.
 // Each includer uses part of it.
 #![allow(dead_code)]
 
 use std::path::Path;
 
-/// The repository root.
+/// The repository root, whichever crate includes this file.
 pub fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .find(|dir| dir.join("envoy/envoy.yaml").is_file())
+        .unwrap_or(manifest)
 }
 
 /// The plugin JSON of an Envoy bootstrap (the wasm filter's configuration) or of an Istio

@@ -7,10 +7,10 @@ use crate::host::Headers;
 use crate::memory_host::MemoryHost;
 use crate::request::{RequestFilter, Verdict};
 
-#[path = "../tests/common/shipped.rs"]
+#[path = "../../../tests/common/shipped.rs"]
 mod shipped;
 
-const CASES: &str = include_str!("../tests/spellings/cases.json");
+const CASES: &str = include_str!("../../../tests/spellings/cases.json");
 
 /// `\xHH` in the table stands for the byte 0xHH.
 fn unescape(text: &str) -> Vec<u8> {

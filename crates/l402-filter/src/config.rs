@@ -831,7 +831,7 @@ mod tests {
     fn istio_manifests_plugin_config_is_accepted() {
         for variant in ["sidecar", "gateway"] {
             let path = format!(
-                "{}/deploy/{variant}/wasmplugin.yaml",
+                "{}/../../deploy/{variant}/wasmplugin.yaml",
                 env!("CARGO_MANIFEST_DIR")
             );
             let manifest = std::fs::read_to_string(&path).unwrap();

@@ -7,18 +7,18 @@ use std::hint::black_box;
 use std::rc::Rc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use envoy_l402::canonical::RequestLine;
-use envoy_l402::config::{FilterConfig, InvoiceService};
-use envoy_l402::host::{Call, DispatchError, Headers, Host, Level};
-use envoy_l402::metrics::Counter;
-use envoy_l402::request::RequestFilter;
-use envoy_l402::response::LocalResponse;
 use l402_core::encoding::to_base64;
 use l402_core::mint::{aperture_caveats, mint_derived, Grant};
 use l402_core::{KeyId, KeyRing};
+use l402_filter::canonical::RequestLine;
+use l402_filter::config::{FilterConfig, InvoiceService};
+use l402_filter::host::{Call, DispatchError, Headers, Host, Level};
+use l402_filter::metrics::Counter;
+use l402_filter::request::RequestFilter;
+use l402_filter::response::LocalResponse;
 use sha2::{Digest, Sha256};
 
-#[path = "../tests/common/shipped.rs"]
+#[path = "../../../tests/common/shipped.rs"]
 mod shipped;
 
 const NOW: i64 = 1_700_000_000;
