@@ -58,6 +58,18 @@ impl Leases {
         Some(block.lease)
     }
 
+    /// Puts back a used-up block taken out by [`Leases::take_used_up`] whose hand-in failed: the
+    /// timer gives it back on its next tick.
+    pub fn keep_used_up(&mut self, token: TokenId, lease: String) {
+        self.blocks.entry(token).or_default().push(Block {
+            lease,
+            left: 0,
+            pool: 0,
+            due_ms: 0,
+            last_used_ms: 0,
+        });
+    }
+
     /// Keeps what is left of a grant after the request that asked for it (`granted - 1`).
     /// Returns the estimate of the token's requests left.
     pub fn keep(&mut self, token: TokenId, answer: &LeaseAnswer, now_ms: u64) -> u64 {

@@ -265,3 +265,44 @@ fn the_remaining_header_is_opt_in() {
     assert!(host.resumed);
     assert!(host.header(REQUESTS_REMAINING_HEADER).is_empty());
 }
+
+#[test]
+fn a_used_up_block_goes_with_the_next_lease_request_or_back_to_the_timer() {
+    let (m, _) = counted(Some(50));
+    let config = config(serde_json::json!({}));
+    let worker = Rc::new(Worker::default());
+    let mut host = request(&m, 0);
+    let mut filter = RequestFilter::new(config.clone(), worker.clone());
+    filter.on_request_headers(&mut host);
+    answer(&mut filter, &mut host, 7, lease(2, 40, 1));
+    let mut host = request(&m, 1);
+    RequestFilter::new(config.clone(), worker.clone()).on_request_headers(&mut host);
+    assert!(
+        host.dispatched.is_empty(),
+        "served from the block, now used up"
+    );
+
+    let mut host = request(&m, 2);
+    let mut filter = RequestFilter::new(config.clone(), worker.clone());
+    filter.on_request_headers(&mut host);
+    assert_eq!(
+        host.dispatched[0].1["done"],
+        "00112233445566778899aabbccddeeff"
+    );
+    assert!(worker
+        .tick(3, &config.counting)
+        .iter()
+        .all(|c| c.path != "/v1/quota/returns"));
+    let down = (vec![(":status".into(), b"503".to_vec())], Vec::new());
+    answer(&mut filter, &mut host, 7, down);
+    let returns: Vec<_> = worker
+        .tick(4, &config.counting)
+        .into_iter()
+        .filter(|c| c.path == "/v1/quota/returns")
+        .collect();
+    assert_eq!(
+        returns.len(),
+        1,
+        "the hand-in failed: the timer gives the block back"
+    );
+}

@@ -41,16 +41,25 @@ enum State {
         service: String,
         grpc: bool,
     },
-    /// A counted token's request waits for permission; `challenge` is the callout body to send
-    /// if the token turns out used up.
+    /// A counted token's request waits for permission.
     AwaitingLease {
         token: u32,
-        token_id: TokenId,
-        service: String,
-        grpc: bool,
-        challenge: Vec<u8>,
+        pending: PendingLease,
     },
     Done,
+}
+
+/// What a request asking for a block needs when the answer comes.
+#[derive(Debug, PartialEq, Eq)]
+struct PendingLease {
+    token_id: TokenId,
+    service: String,
+    grpc: bool,
+    /// The challenge callout's body, sent if the token turns out used up.
+    challenge: Vec<u8>,
+    /// The used-up block handed in with the request: if the request fails, the timer gives it
+    /// back instead, so the service stops counting it as held elsewhere.
+    done: Option<String>,
 }
 
 pub struct RequestFilter {
@@ -195,7 +204,7 @@ impl RequestFilter {
             service: paid.service.into(),
             token: token.into(),
             want: self.config.counting.lease_size,
-            done: done.map(Into::into),
+            done: done.as_deref().map(Into::into),
         };
         let challenge =
             self.challenge_body(host, paid.service, paid.line, &Rejection::QuotaExhausted);
@@ -203,6 +212,7 @@ impl RequestFilter {
         let (lease, challenge) = match bodies {
             Ok(bodies) => bodies,
             Err(e) => {
+                self.hand_back(*token_id, done);
                 let why = format!("cannot encode callout: {e}");
                 return self.fail(host, FailureKind::Dispatch, &why, false);
             }
@@ -214,16 +224,18 @@ impl RequestFilter {
         };
         match host.dispatch(&self.config.invoice_service, call) {
             Ok(token) => {
-                self.state = State::AwaitingLease {
-                    token,
-                    token_id: paid.verified.identifier.token_id,
+                let pending = PendingLease {
+                    token_id: *token_id,
                     service: paid.service.to_string(),
                     grpc: paid.grpc,
                     challenge,
+                    done,
                 };
+                self.state = State::AwaitingLease { token, pending };
                 Verdict::Pause
             }
             Err(e) => {
+                self.hand_back(*token_id, done);
                 let cluster = &self.config.invoice_service.cluster;
                 let why = format!("invoice service cluster `{cluster}` refused the call: {e:?}");
                 self.fail(host, FailureKind::Dispatch, &why, false)
@@ -387,13 +399,10 @@ impl RequestFilter {
             } if expected == token => (service, grpc),
             State::AwaitingLease {
                 token: expected,
-                token_id,
-                service,
-                grpc,
-                challenge,
+                pending,
             } if expected == token => {
                 let answer = callout::interpret_lease(headers, body_size, body);
-                let verdict = self.on_lease(host, token_id, &service, grpc, challenge, answer);
+                let verdict = self.on_lease(host, pending, answer);
                 if verdict == Verdict::Continue {
                     host.resume();
                 }
@@ -433,15 +442,20 @@ impl RequestFilter {
     fn on_lease(
         &mut self,
         host: &mut dyn Host,
-        token_id: TokenId,
-        service: &str,
-        grpc: bool,
-        challenge: Vec<u8>,
+        pending: PendingLease,
         answer: Result<l402_core::contract::LeaseAnswer, Failure>,
     ) -> Verdict {
+        let PendingLease {
+            token_id,
+            service,
+            grpc,
+            challenge,
+            done,
+        } = pending;
         let answer = match answer {
             Ok(answer) => answer,
             Err(failure) => {
+                self.hand_back(token_id, done);
                 // Never `fail_open` here: letting it through could serve more than was paid for.
                 host.count(Counter::Quota(Quota::Unavailable));
                 let why = format!("no permission for a counted token: {}", failure.describe());
@@ -471,7 +485,14 @@ impl RequestFilter {
         if self.dry_run_lets_through(host, &format!("challenge ({service}): quota exhausted")) {
             return Verdict::Continue;
         }
-        self.ask_for_challenge(host, service, grpc, challenge)
+        self.ask_for_challenge(host, &service, grpc, challenge)
+    }
+
+    /// A used-up block whose hand-in did not reach the service goes to the timer's next returns.
+    fn hand_back(&self, token_id: TokenId, done: Option<String>) {
+        if let (Some(lease), Some(mut leases)) = (done, self.worker.leases()) {
+            leases.keep_used_up(token_id, lease);
+        }
     }
 
     /// No challenge or permission could be had: 503, or with `fail_open` (which only unpaid
