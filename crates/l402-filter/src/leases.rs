@@ -120,7 +120,8 @@ impl Leases {
     }
 
     /// Units held now, over every token.
-    pub fn held(&self) -> u64 {
+    #[cfg(test)]
+    fn held(&self) -> u64 {
         self.blocks
             .values()
             .flatten()

@@ -34,14 +34,6 @@ impl Revoked {
         self.synced
     }
 
-    pub fn len(&self) -> usize {
-        self.ids.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.ids.is_empty()
-    }
-
     /// Where the next read starts.
     pub fn cursor(&self) -> u64 {
         self.cursor

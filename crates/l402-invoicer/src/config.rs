@@ -97,9 +97,9 @@ impl Config {
         let rate_limits = raw.rate_limit.compile()?;
         if redis.is_none() {
             // Counted tokens and shared buckets have nowhere to count without the store.
-            if let Some(service) = catalog.services().find(|s| s.counts_requests()) {
+            if let Some(counted) = catalog.first_counted_field() {
                 return Err(field(
-                    format!("services[{}].requests", catalog.position(&service.name)),
+                    counted,
                     "counted tokens need the shared store: add a [redis] section",
                 ));
             }

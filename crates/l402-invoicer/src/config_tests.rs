@@ -292,6 +292,9 @@ fn counted_tokens_and_shared_limits_need_the_store() {
     assert_eq!(field_of(&shared), "rate_limit.store");
     let zero = MINIMAL.replace("price_sat = 10", "price_sat = 10\nrequests = 0");
     assert_eq!(field_of(&zero), "services[0].requests");
+    let in_override =
+        format!("{MINIMAL}[[services.prices]]\nmethod = \"POST\"\nprice_sat = 5\nrequests = 3\n");
+    assert_eq!(field_of(&in_override), "services[0].prices[0].requests");
 
     let with_store = |text: &str| {
         let env = |name: &str| match name {

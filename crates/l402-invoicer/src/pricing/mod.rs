@@ -84,9 +84,14 @@ impl Service {
         }
     }
 
-    /// Whether any offer of the service sells counted tokens (and so needs the shared store).
-    pub fn counts_requests(&self) -> bool {
-        self.requests.is_some() || self.overrides.iter().any(|o| o.requests.is_some())
+    /// Where, under this service's table, a request count is set (`requests` or
+    /// `prices[j].requests`), if any offer sells counted tokens.
+    pub fn counted_field(&self) -> Option<String> {
+        if self.requests.is_some() {
+            return Some("requests".into());
+        }
+        let j = self.overrides.iter().position(|o| o.requests.is_some())?;
+        Some(format!("prices[{j}].requests"))
     }
 }
 
@@ -109,16 +114,13 @@ impl Catalog {
         self.services.iter().map(|s| s.name.as_str())
     }
 
-    pub fn services(&self) -> impl Iterator<Item = &Service> {
-        self.services.iter()
-    }
-
-    /// Where service `name` stands in the configuration (for error messages).
-    pub fn position(&self, name: &str) -> usize {
+    /// The field of the first request count in the configuration (`services[i].requests`,
+    /// `services[i].prices[j].requests`): counted tokens need the shared store.
+    pub fn first_counted_field(&self) -> Option<String> {
         self.services
             .iter()
-            .position(|s| s.name == name)
-            .unwrap_or(0)
+            .enumerate()
+            .find_map(|(i, s)| Some(format!("services[{i}].{}", s.counted_field()?)))
     }
 }
 
@@ -183,7 +185,7 @@ mod tests {
         let s = weather();
         assert_eq!(s.offer("POST", "/weather/bulk").requests, Some(100));
         assert_eq!(s.offer("GET", "/weather/today").requests, None);
-        assert!(s.counts_requests());
+        assert_eq!(s.counted_field().as_deref(), Some("prices[0].requests"));
         let counted = Service {
             requests: Some(5),
             ..weather()
