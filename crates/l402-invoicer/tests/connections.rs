@@ -77,6 +77,16 @@ impl Server {
         status(&mut stream)
     }
 
+    /// Waits (up to a second) for a gauge to settle: the server releases a closed connection's
+    /// slot just after the client has read the end of its response.
+    fn settle(&self, name: &str, want: f64) {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while self.metric(name) != want && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(self.metric(name), want, "{name}");
+    }
+
     fn metric(&self, name: &str) -> f64 {
         let text = self.metrics.render();
         text.lines()
@@ -171,6 +181,8 @@ fn at_the_limit_an_idle_connection_makes_room() {
     assert_eq!(server.metric("l402_connections_open"), 4.0);
     for _ in 0..3 {
         assert_eq!(server.get(), 200, "a new client is served at once");
+        // One idle connection gave way to the first; each finished get frees its own slot.
+        server.settle("l402_connections_open", 3.0);
     }
     // The first get took the oldest idle connection's place; the others found a free one.
     assert_eq!(server.metric("l402_connections_evicted_total"), 1.0);
