@@ -1,7 +1,7 @@
 //! The proxy-wasm adapter: Envoy's callbacks in, [`Host`] calls out. No decisions are made here.
 
 use std::collections::HashMap;
-use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
@@ -19,12 +19,12 @@ use l402_filter::worker::{RootCallKind, Worker};
 
 #[derive(Default)]
 pub struct PluginRoot {
-    config: Option<Rc<FilterConfig>>,
+    config: Option<Arc<FilterConfig>>,
     /// Envoy's id of each counter, at [`Counter::index`]; `None` where defining it failed.
-    metrics: Rc<Vec<Option<u32>>>,
+    metrics: Arc<Vec<Option<u32>>>,
     /// Shared with every request of this worker; kept across reconfigurations, so neither a
     /// held block nor a revocation is forgotten.
-    worker: Rc<Worker>,
+    worker: Arc<Worker>,
     /// The root context's callouts in flight.
     calls: HashMap<u32, RootCallKind>,
     /// Revocation reads are failing: logged once when they start to, and when they recover, not
@@ -200,7 +200,7 @@ impl RootContext for PluginRoot {
                 return false;
             }
         }
-        self.metrics = Rc::new(
+        self.metrics = Arc::new(
             Counter::all()
                 .map(|counter| {
                     let name = counter.name();
@@ -224,9 +224,9 @@ impl RootContext for PluginRoot {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let config = self.config.clone()?;
         Some(Box::new(PluginHttp {
-            filter: RequestFilter::new(config, Rc::clone(&self.worker)),
+            filter: RequestFilter::new(config, Arc::clone(&self.worker)),
             host: EnvoyHost {
-                metrics: Rc::clone(&self.metrics),
+                metrics: Arc::clone(&self.metrics),
             },
         }))
     }
@@ -342,7 +342,7 @@ fn dispatch(service: &InvoiceService, call: Call<'_>) -> Result<u32, DispatchErr
 }
 
 struct EnvoyHost {
-    metrics: Rc<Vec<Option<u32>>>,
+    metrics: Arc<Vec<Option<u32>>>,
 }
 
 impl Host for EnvoyHost {

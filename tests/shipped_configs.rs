@@ -38,7 +38,7 @@ fn any_secret(name: &str) -> Option<String> {
     }
 }
 
-fn filter_config(yaml: &str) -> std::rc::Rc<FilterConfig> {
+fn filter_config(yaml: &str) -> std::sync::Arc<FilterConfig> {
     FilterConfig::compile(plugin_json(yaml).as_bytes(), &any_secret).unwrap()
 }
 

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::hint::black_box;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use l402_core::encoding::to_base64;
@@ -24,7 +24,7 @@ mod shipped;
 const NOW: i64 = 1_700_000_000;
 const SECRET: [u8; 32] = [0x5e; 32];
 
-fn config() -> Rc<FilterConfig> {
+fn config() -> Arc<FilterConfig> {
     let env = |_: &str| Some(hex::encode(SECRET));
     FilterConfig::compile(shipped::envoy_plugin_json().as_bytes(), &env).unwrap()
 }

@@ -4,7 +4,7 @@
 //! Secrets never appear in the JSON: `keys` names environment variables of the VM
 //! (`vm_config.environment_variables`), whose values are hex master secrets.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use l402_core::names::{is_valid_name, NAME_RULE};
 use l402_core::{KeyRing, KeySpec, RevocationList, RootKeySource, TokenId, Verifier};
@@ -244,7 +244,7 @@ impl FilterConfig {
     pub fn compile(
         json: &[u8],
         env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Rc<Self>, ConfigError> {
+    ) -> Result<Arc<Self>, ConfigError> {
         // The path tells a user which route holds the typo: `routes[2].prce: unknown field …`.
         let mut deserializer = serde_json::Deserializer::from_slice(json);
         let raw: RawConfig = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
@@ -325,7 +325,7 @@ impl FilterConfig {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Rc::new(Self {
+        Ok(Arc::new(Self {
             invoice_service,
             routes: RouteTable::new(routes, unmatched),
             path_rules,
@@ -520,7 +520,7 @@ mod tests {
         (name == "L402_KEY_1").then(|| SECRET.to_string())
     }
 
-    fn compile(json: serde_json::Value) -> Result<Rc<FilterConfig>, ConfigError> {
+    fn compile(json: serde_json::Value) -> Result<Arc<FilterConfig>, ConfigError> {
         FilterConfig::compile(json.to_string().as_bytes(), &env)
     }
 

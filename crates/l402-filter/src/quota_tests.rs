@@ -1,7 +1,7 @@
 //! Counted tokens in the request state machine, against an in-memory host: served from a block
 //! without a callout, asked for when there is none, used up, held elsewhere, store down, revoked.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use l402_core::encoding::to_base64;
 use l402_core::mint::{aperture_caveats, mint_derived, Grant};
@@ -17,7 +17,7 @@ use crate::worker::Worker;
 const SECRET: [u8; 32] = [0x11; 32];
 const PREIMAGE: [u8; 32] = [0x42; 32];
 
-fn config(extra: serde_json::Value) -> Rc<FilterConfig> {
+fn config(extra: serde_json::Value) -> Arc<FilterConfig> {
     let mut json = serde_json::json!({
         "invoice_service": {"cluster": "l402_invoicer"},
         "routes": [{"match": {"prefix": "/api/"}, "service": "weather"}],
@@ -88,7 +88,7 @@ fn a_plain_token_makes_no_callout() {
 fn a_counted_token_asks_once_then_serves_from_its_block() {
     let (m, _) = counted(Some(50));
     let config = config(serde_json::json!({}));
-    let worker = Rc::new(Worker::default());
+    let worker = Arc::new(Worker::default());
 
     let mut host = request(&m, 0);
     let mut filter = RequestFilter::new(config.clone(), worker.clone());
@@ -205,7 +205,7 @@ fn no_permission_is_a_503_even_with_fail_open() {
 fn with_revocation_sync_nothing_paid_is_served_before_the_first_read() {
     let (m, id) = counted(None);
     let config = config(serde_json::json!({"revocations": {"sync_interval_ms": 1000}}));
-    let worker = Rc::new(Worker::default());
+    let worker = Arc::new(Worker::default());
     let mut host = request(&m, 0);
     RequestFilter::new(config.clone(), worker.clone()).on_request_headers(&mut host);
     assert_eq!(host.sent.as_ref().map(|r| r.status), Some(503));
@@ -270,7 +270,7 @@ fn the_remaining_header_is_opt_in() {
 fn a_used_up_block_goes_with_the_next_lease_request_or_back_to_the_timer() {
     let (m, _) = counted(Some(50));
     let config = config(serde_json::json!({}));
-    let worker = Rc::new(Worker::default());
+    let worker = Arc::new(Worker::default());
     let mut host = request(&m, 0);
     let mut filter = RequestFilter::new(config.clone(), worker.clone());
     filter.on_request_headers(&mut host);

@@ -2,7 +2,7 @@
 //! on), a local response, or `Pause` followed later by a callout answer that ends in one of those.
 
 use std::borrow::Cow;
-use std::rc::Rc;
+use std::sync::Arc;
 
 use l402_core::contract::{ChallengeRequest, LeaseRequest, LEASE_PATH};
 use l402_core::credentials::{
@@ -63,13 +63,13 @@ struct PendingLease {
 }
 
 pub struct RequestFilter {
-    config: Rc<FilterConfig>,
-    worker: Rc<Worker>,
+    config: Arc<FilterConfig>,
+    worker: Arc<Worker>,
     state: State,
 }
 
 impl RequestFilter {
-    pub fn new(config: Rc<FilterConfig>, worker: Rc<Worker>) -> Self {
+    pub fn new(config: Arc<FilterConfig>, worker: Arc<Worker>) -> Self {
         Self {
             config,
             worker,
@@ -87,7 +87,7 @@ impl RequestFilter {
                 host.set_request_header(name, None);
             }
         }
-        let config = Rc::clone(&self.config);
+        let config = Arc::clone(&self.config);
         if !config.routes.enforces() {
             host.count(Counter::Requests(Requests::Unmatched));
             return Verdict::Continue;

@@ -29,7 +29,7 @@ fn unescape(text: &str) -> Vec<u8> {
     out
 }
 
-fn table_config() -> std::rc::Rc<FilterConfig> {
+fn table_config() -> std::sync::Arc<FilterConfig> {
     let cases: serde_json::Value = serde_json::from_str(CASES).unwrap();
     let mut plugin: serde_json::Value =
         serde_json::from_str(&shipped::envoy_plugin_json()).unwrap();

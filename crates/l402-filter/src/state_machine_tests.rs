@@ -1,6 +1,6 @@
 //! Every branch of the request state machine, against an in-memory host.
 
-use std::rc::Rc;
+use std::sync::Arc;
 
 use l402_core::encoding::to_base64;
 use l402_core::mint::{aperture_caveats, mint_derived, Grant};
@@ -16,7 +16,7 @@ const SECRET: [u8; 32] = [0x11; 32];
 const PREIMAGE: [u8; 32] = [0x42; 32];
 const INVOICE: &str = "lnbcrt10n1pjtest";
 
-fn config_with(extra: serde_json::Value) -> Rc<FilterConfig> {
+fn config_with(extra: serde_json::Value) -> Arc<FilterConfig> {
     let mut json = serde_json::json!({
         "invoice_service": {"cluster": "l402_invoicer", "timeout_ms": 500},
         "routes": [
@@ -33,7 +33,7 @@ fn config_with(extra: serde_json::Value) -> Rc<FilterConfig> {
     FilterConfig::compile(json.to_string().as_bytes(), &env).unwrap()
 }
 
-fn config() -> Rc<FilterConfig> {
+fn config() -> Arc<FilterConfig> {
     config_with(serde_json::json!({}))
 }
 

@@ -1,11 +1,14 @@
-//! What one worker (one wasm VM) shares between its requests and its root context: the blocks of
-//! counted tokens it holds and the revocations it has read. The root context's timer gives back
-//! idle blocks and reads new revocations; requests only read and take.
+//! What the requests of one worker share with its timer: the blocks of counted tokens it holds
+//! and the revocations it has read. The timer gives back idle blocks and reads new revocations;
+//! requests only read and take.
 //!
-//! Everything here runs on the worker's one thread, one callback at a time, so a `RefCell` is
-//! never borrowed twice; the borrows are still `try_` ones, because a panic would kill the VM.
+//! In proxy-wasm a worker is one VM on one thread. The dynamic module shares one `Worker` per
+//! filter configuration between all of Envoy's threads, so everything here is `Sync`: the locks
+//! are held for a lookup or an insert, never across a host call, and a poisoned lock reads as
+//! "unavailable" (a 503 or a revoked token), never as a panic.
 
-use std::cell::{Cell, RefCell};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, RwLock};
 
 use l402_core::contract::{RevocationPage, LEASE_RETURN_PATH, REVOCATIONS_PATH};
 use l402_core::TokenId;
@@ -16,13 +19,13 @@ use crate::revoked::{Applied, Revoked};
 
 #[derive(Debug, Default)]
 pub struct Worker {
-    leases: RefCell<Leases>,
-    revoked: RefCell<Revoked>,
-    sync_in_flight: Cell<bool>,
-    next_sync_ms: Cell<u64>,
+    leases: Mutex<Leases>,
+    revoked: RwLock<Revoked>,
+    sync_in_flight: AtomicBool,
+    next_sync_ms: AtomicU64,
     /// Requests served from blocks since the timer last counted them: counted in one host call
     /// per tick instead of one per request, the hot path of a counted token.
-    served_from_blocks: Cell<u64>,
+    served_from_blocks: AtomicU64,
 }
 
 /// A callout the root context makes.
@@ -43,27 +46,26 @@ pub enum RootCallKind {
 }
 
 impl Worker {
-    pub fn leases(&self) -> Option<std::cell::RefMut<'_, Leases>> {
-        self.leases.try_borrow_mut().ok()
+    pub fn leases(&self) -> Option<MutexGuard<'_, Leases>> {
+        self.leases.lock().ok()
     }
 
     /// Whether `id` is revoked; `None` if the list cannot be read (never expected).
     pub fn is_revoked(&self, id: &TokenId) -> Option<bool> {
-        self.revoked.try_borrow().ok().map(|r| r.contains(id))
+        self.revoked.read().ok().map(|r| r.contains(id))
     }
 
     pub fn revocations_synced(&self) -> bool {
-        self.revoked.try_borrow().is_ok_and(|r| r.synced())
+        self.revoked.read().is_ok_and(|r| r.synced())
     }
 
     pub fn served_from_block(&self) {
-        self.served_from_blocks
-            .set(self.served_from_blocks.get().saturating_add(1));
+        self.served_from_blocks.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The requests served from blocks since the last call.
     pub fn take_served_from_blocks(&self) -> u64 {
-        self.served_from_blocks.replace(0)
+        self.served_from_blocks.swap(0, Ordering::Relaxed)
     }
 
     /// What the timer does at `now_ms`: blocks to give back, and a revocation read when due.
@@ -83,16 +85,18 @@ impl Worker {
             })
             .collect();
         if let Some(interval_ms) = counting.revocation_sync_ms {
-            if !self.sync_in_flight.get() && now_ms >= self.next_sync_ms.get() {
-                let cursor = self.revoked.try_borrow().map_or(0, |r| r.cursor());
-                self.sync_in_flight.set(true);
+            let due = now_ms >= self.next_sync_ms.load(Ordering::Relaxed);
+            // One read in flight at a time: only the tick that flips the flag reads.
+            if due && !self.sync_in_flight.swap(true, Ordering::AcqRel) {
+                let cursor = self.revoked.read().map_or(0, |r| r.cursor());
                 // Until one read has succeeded, every tick may try again.
                 let wait = if self.revocations_synced() {
                     interval_ms
                 } else {
                     0
                 };
-                self.next_sync_ms.set(now_ms.saturating_add(wait));
+                self.next_sync_ms
+                    .store(now_ms.saturating_add(wait), Ordering::Relaxed);
                 calls.push(RootCall {
                     kind: RootCallKind::Sync,
                     method: "GET",
@@ -107,7 +111,7 @@ impl Worker {
     /// A revocation read that could not be made or answered: nothing changes, the next tick
     /// tries again.
     pub fn sync_failed(&self) {
-        self.sync_in_flight.set(false);
+        self.sync_in_flight.store(false, Ordering::Release);
     }
 
     /// A revocation page arrived. When it says more follow, the next tick reads at once.
@@ -117,20 +121,21 @@ impl Worker {
         now_ms: u64,
         counting: &Counting,
     ) -> Result<Applied, String> {
-        self.sync_in_flight.set(false);
+        self.sync_in_flight.store(false, Ordering::Release);
         let page: RevocationPage =
             serde_json::from_slice(body).map_err(|e| format!("not a revocation page ({e})"))?;
-        let mut revoked = self
+        let applied = self
             .revoked
-            .try_borrow_mut()
-            .map_err(|_| "revocations busy".to_string())?;
-        let applied = revoked.apply(&page);
+            .write()
+            .map_err(|_| "the revocation list is poisoned".to_string())?
+            .apply(&page);
         let wait = counting.revocation_sync_ms.unwrap_or(0);
-        self.next_sync_ms.set(if applied.more {
+        let next = if applied.more {
             0
         } else {
             now_ms.saturating_add(wait)
-        });
+        };
+        self.next_sync_ms.store(next, Ordering::Relaxed);
         Ok(applied)
     }
 }
