@@ -1,5 +1,5 @@
-//! Blocks of counted tokens' requests held by this worker (a wasm VM, or the native module), so most requests of a
-//! counted token are served without a callout. A block is the service's grant: every unit in it
+//! Blocks of counted tokens' requests held by this worker (a wasm VM, or the native module), so
+//! most requests of a counted token are served without a callout. A block is the service's grant: every unit in it
 //! is already counted as served, so serving from it needs nobody's permission, and whatever is
 //! left goes back to the service when the block falls idle or its hold time is up.
 
