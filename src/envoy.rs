@@ -346,10 +346,13 @@ struct EnvoyHost {
 }
 
 impl Host for EnvoyHost {
-    fn request_headers(&self) -> Headers {
-        hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
+    fn request_headers(&self, names: &[&str]) -> Headers {
+        // The whole map in one call, not one call per name: proxy-wasm's single-value get hands
+        // over only the first line of a header, and a second `Authorization` line must be seen.
+        let all = hostcalls::get_map_bytes(MapType::HttpRequestHeaders)
             .inspect_err(|e| warn(&format!("cannot read the request headers: {e:?}")))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        l402_filter::host::only(all, names)
     }
 
     fn set_request_header(&mut self, name: &str, value: Option<&[u8]>) {

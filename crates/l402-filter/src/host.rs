@@ -9,6 +9,14 @@ use crate::response::LocalResponse;
 /// need not be UTF-8). Pseudo-headers (`:path`, `:method`, `:authority`) are included.
 pub type Headers = Vec<(String, Vec<u8>)>;
 
+/// The lines of `all` whose names are in `names`: what a host that can only copy the whole map
+/// hands over.
+pub fn only(all: Headers, names: &[&str]) -> Headers {
+    let mut all = all;
+    all.retain(|(n, _)| names.iter().any(|w| n.eq_ignore_ascii_case(w)));
+    all
+}
+
 /// The first value of header `name` (any case).
 pub fn header<'a>(headers: &'a Headers, name: &str) -> Option<&'a [u8]> {
     headers
@@ -40,7 +48,9 @@ pub struct Call<'a> {
 }
 
 pub trait Host {
-    fn request_headers(&self) -> Headers;
+    /// Every line of each request header named in `names` (lower-case), a name's lines in the
+    /// request's order. Only these: copying the whole map is most of a host's cost per request.
+    fn request_headers(&self, names: &[&str]) -> Headers;
     /// Replaces (or with `None` removes) every line of a request header.
     fn set_request_header(&mut self, name: &str, value: Option<&[u8]>);
     fn add_request_header(&mut self, name: &str, value: &[u8]);

@@ -62,8 +62,8 @@ impl MemoryHost {
 }
 
 impl Host for MemoryHost {
-    fn request_headers(&self) -> Headers {
-        self.headers.clone()
+    fn request_headers(&self, names: &[&str]) -> Headers {
+        crate::host::only(self.headers.clone(), names)
     }
     fn set_request_header(&mut self, name: &str, value: Option<&[u8]>) {
         self.header_writes += 1;

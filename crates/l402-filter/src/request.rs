@@ -27,6 +27,27 @@ pub const SERVICE_HEADER: &str = "x-l402-service";
 /// one worker serves the token; with several, each knows its own block and the pool as it was.
 pub const REQUESTS_REMAINING_HEADER: &str = "x-l402-requests-remaining";
 
+const GRPC_CONTENT_TYPE: &str = "content-type";
+
+/// Every header the filter reads: the request line's, the credentials', gRPC's content type, and
+/// the headers it sets (to remove a client's copies). Nothing else is copied out of the host.
+pub fn headers_read() -> &'static [&'static str] {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| {
+        let mut names = crate::canonical::HEADERS_READ.to_vec();
+        names.extend([
+            GRPC_CONTENT_TYPE,
+            AUTHORIZATION,
+            MACAROON,
+            GRPC_METADATA_MACAROON,
+            TOKEN_ID_HEADER,
+            SERVICE_HEADER,
+            REQUESTS_REMAINING_HEADER,
+        ]);
+        names
+    })
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     Continue,
@@ -81,7 +102,7 @@ impl RequestFilter {
         if std::mem::replace(&mut self.state, State::Done) != State::Headers {
             return Verdict::Continue;
         }
-        let headers = host.request_headers();
+        let headers = host.request_headers(headers_read());
         for name in [TOKEN_ID_HEADER, SERVICE_HEADER, REQUESTS_REMAINING_HEADER] {
             if header(&headers, name).is_some() {
                 host.set_request_header(name, None);
@@ -93,7 +114,7 @@ impl RequestFilter {
             return Verdict::Continue;
         }
         let grpc =
-            header(&headers, "content-type").is_some_and(|v| v.starts_with(b"application/grpc"));
+            header(&headers, GRPC_CONTENT_TYPE).is_some_and(|v| v.starts_with(b"application/grpc"));
         let line = match RequestLine::read(&headers, &config.path_rules) {
             Ok(line) => line,
             Err(refusal) => return self.refuse(host, refusal, grpc),

@@ -87,6 +87,21 @@ const PATH_OVERRIDES: [&str; 2] = ["x-original-url", "x-rewrite-url"];
 const FORWARDED_HOST: &str = "x-forwarded-host";
 const FORWARDED: &str = "forwarded";
 
+/// Every header [`RequestLine::read`] looks at.
+pub const HEADERS_READ: [&str; 11] = [
+    ":method",
+    ":path",
+    ":authority",
+    "host",
+    METHOD_OVERRIDES[0],
+    METHOD_OVERRIDES[1],
+    METHOD_OVERRIDES[2],
+    PATH_OVERRIDES[0],
+    PATH_OVERRIDES[1],
+    FORWARDED_HOST,
+    FORWARDED,
+];
+
 /// Longest method accepted; real ones are short, and it travels in the callout.
 const MAX_METHOD: usize = 32;
 
