@@ -10,6 +10,7 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Metr
 
 use l402_filter::callout;
 use l402_filter::config::{FilterConfig, InvoiceService};
+use l402_filter::credential_cache::CredentialCache;
 use l402_filter::host::{Call, DispatchError, Headers, Host, Level};
 use l402_filter::metrics::{Counter, Quota, Revocations};
 use l402_filter::request::{RequestFilter, Verdict};
@@ -17,9 +18,10 @@ use l402_filter::response::LocalResponse;
 use l402_filter::source_address;
 use l402_filter::worker::{RootCallKind, Worker};
 
-#[derive(Default)]
 pub struct PluginRoot {
     config: Option<Arc<FilterConfig>>,
+    /// This VM's authenticated credentials under `config`; a new configuration starts a new one.
+    cache: Arc<CredentialCache>,
     /// Envoy's id of each counter, at [`Counter::index`]; `None` where defining it failed.
     metrics: Arc<Vec<Option<u32>>>,
     /// Shared with every request of this worker; kept across reconfigurations, so neither a
@@ -30,6 +32,19 @@ pub struct PluginRoot {
     /// Revocation reads are failing: logged once when they start to, and when they recover, not
     /// on every tick of an outage.
     reads_failing: bool,
+}
+
+impl Default for PluginRoot {
+    fn default() -> Self {
+        Self {
+            config: None,
+            cache: Arc::new(CredentialCache::new(0)),
+            metrics: Arc::default(),
+            worker: Arc::default(),
+            calls: HashMap::new(),
+            reads_failing: false,
+        }
+    }
 }
 
 impl PluginRoot {
@@ -189,6 +204,7 @@ impl RootContext for PluginRoot {
                         &format!("l402 filter configuration: {warning}"),
                     );
                 }
+                self.cache = Arc::new(CredentialCache::new(config.credential_cache_size));
                 self.config = Some(config);
                 self.set_timer();
             }
@@ -224,7 +240,8 @@ impl RootContext for PluginRoot {
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
         let config = self.config.clone()?;
         Some(Box::new(PluginHttp {
-            filter: RequestFilter::new(config, Arc::clone(&self.worker)),
+            filter: RequestFilter::new(config, Arc::clone(&self.worker))
+                .with_cache(Arc::clone(&self.cache)),
             host: EnvoyHost {
                 metrics: Arc::clone(&self.metrics),
             },

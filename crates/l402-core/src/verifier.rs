@@ -137,6 +137,14 @@ impl Verifier {
         credential: &Credential,
         req: &Requirement<'_>,
     ) -> Result<Verified, Rejection> {
+        let identifier = self.authenticate(credential)?;
+        authorize(credential, identifier, req)
+    }
+
+    /// Everything that does not depend on the request or the clock: the preimage, the static
+    /// revocations, the root key and the HMAC chain. What it establishes holds until the
+    /// configuration changes, so a cache may keep it; [`authorize`] must still run per request.
+    pub fn authenticate(&self, credential: &Credential) -> Result<Identifier, Rejection> {
         let macaroon = &credential.macaroon;
         let identifier = Identifier::decode(&macaroon.identifier)?;
         if !crypto::ct_eq(
@@ -155,12 +163,22 @@ impl Verifier {
         if !macaroon.verify_signature(root_key.as_bytes()) {
             return Err(Rejection::BadSignature);
         }
-        let granted = caveat::check(macaroon.first_party_caveats(), req)?;
-        Ok(Verified {
-            identifier,
-            granted,
-        })
+        Ok(identifier)
     }
+}
+
+/// The request's part of verifying an authenticated credential: its caveats against the
+/// service, the capabilities and the clock.
+pub fn authorize(
+    credential: &Credential,
+    identifier: Identifier,
+    req: &Requirement<'_>,
+) -> Result<Verified, Rejection> {
+    let granted = caveat::check(credential.macaroon.first_party_caveats(), req)?;
+    Ok(Verified {
+        identifier,
+        granted,
+    })
 }
 
 #[cfg(test)]

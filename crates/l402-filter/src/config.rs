@@ -54,7 +54,16 @@ struct RawConfig {
     #[serde(default)]
     quota: RawQuota,
     revocations: Option<RawRevocations>,
+    #[serde(default = "default_credential_cache_size")]
+    credential_cache_size: usize,
 }
+
+/// Tokens in use at once per worker that skip re-authentication (about 1 KiB each).
+fn default_credential_cache_size() -> usize {
+    1024
+}
+
+const MAX_CREDENTIAL_CACHE_SIZE: usize = 1 << 20;
 
 /// `quota`: how this worker serves counted tokens (`<service>_requests=N`).
 #[derive(Debug, Deserialize)]
@@ -235,6 +244,8 @@ pub struct FilterConfig {
     pub credentials: Credentials,
     pub retry_after_seconds: u32,
     pub counting: Counting,
+    /// Authenticated credentials kept per worker (see [`crate::credential_cache`]); 0: none.
+    pub credential_cache_size: usize,
     /// Accepted, but worth an operator's attention; logged at warn when the plugin starts.
     pub warnings: Vec<String>,
 }
@@ -314,6 +325,12 @@ impl FilterConfig {
             max_path_bytes: raw.max_path_bytes,
         };
         let counting = compile_counting(&raw.quota, raw.revocations.as_ref())?;
+        if raw.credential_cache_size > MAX_CREDENTIAL_CACHE_SIZE {
+            return Err(field(
+                "credential_cache_size",
+                format!("must be at most {MAX_CREDENTIAL_CACHE_SIZE} (0 turns the cache off)"),
+            ));
+        }
         let ring = compile_keys(&raw.keys, env)?;
         let revoked = raw
             .revoked_token_ids
@@ -336,6 +353,7 @@ impl FilterConfig {
             credentials: raw.credentials,
             retry_after_seconds: raw.retry_after_seconds,
             counting,
+            credential_cache_size: raw.credential_cache_size,
             warnings,
         }))
     }

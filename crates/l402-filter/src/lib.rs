@@ -12,6 +12,7 @@
 pub mod callout;
 pub mod canonical;
 pub mod config;
+pub mod credential_cache;
 pub mod host;
 mod labels;
 pub mod leases;

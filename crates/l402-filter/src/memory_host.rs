@@ -17,6 +17,8 @@ pub struct MemoryHost {
     pub dispatched_paths: Vec<String>,
     /// The clock in milliseconds (seconds are [`NOW`]).
     pub millis: u64,
+    /// Seconds added to [`NOW`].
+    pub seconds_later: i64,
     pub refuse_dispatch: bool,
     pub sent: Option<LocalResponse>,
     pub resumed: bool,
@@ -56,6 +58,11 @@ impl MemoryHost {
             .collect()
     }
 
+    /// The headers as the filter reads them.
+    pub fn request_headers_for_test(&self) -> Headers {
+        crate::host::only(self.headers.clone(), crate::request::headers_read())
+    }
+
     pub fn counted(&self, name: &str) -> bool {
         self.counters.iter().any(|c| c == name)
     }
@@ -77,7 +84,7 @@ impl Host for MemoryHost {
         self.headers.push((name.to_string(), value.to_vec()));
     }
     fn now_unix(&self) -> i64 {
-        NOW
+        NOW + self.seconds_later
     }
     fn now_millis(&self) -> u64 {
         self.millis

@@ -85,6 +85,25 @@ fn a_plain_token_makes_no_callout() {
 }
 
 #[test]
+fn a_counted_token_is_never_kept_in_the_credential_cache() {
+    let cache = Arc::new(crate::credential_cache::CredentialCache::new(16));
+    let (m, _) = counted(Some(50));
+    let mut host = request(&m, 0);
+    let mut filter = RequestFilter::new(config(serde_json::json!({})), Default::default())
+        .with_cache(Arc::clone(&cache));
+    assert_eq!(filter.on_request_headers(&mut host), Verdict::Pause);
+    assert!(cache.is_empty());
+    let (plain, _) = counted(None);
+    let mut filter = RequestFilter::new(config(serde_json::json!({})), Default::default())
+        .with_cache(Arc::clone(&cache));
+    assert_eq!(
+        filter.on_request_headers(&mut request(&plain, 0)),
+        Verdict::Continue
+    );
+    assert_eq!(cache.len(), 1);
+}
+
+#[test]
 fn a_counted_token_asks_once_then_serves_from_its_block() {
     let (m, _) = counted(Some(50));
     let config = config(serde_json::json!({}));

@@ -6,14 +6,16 @@ use std::sync::Arc;
 
 use l402_core::contract::{ChallengeRequest, LeaseRequest, LEASE_PATH};
 use l402_core::credentials::{
-    without_l402_items, Credential, AUTHORIZATION, GRPC_METADATA_MACAROON, MACAROON,
+    self, without_l402_items, Credential, AUTHORIZATION, GRPC_METADATA_MACAROON, MACAROON,
 };
 use l402_core::encoding::to_base64;
+use l402_core::verifier::authorize;
 use l402_core::{Rejection, Requirement, TokenId, Verified};
 
 use crate::callout::{self, Failure, FailureKind, Outcome};
 use crate::canonical::{Refusal, RequestLine};
 use crate::config::{Credentials, FilterConfig};
+use crate::credential_cache::{self, Authenticated, CredentialCache};
 use crate::host::{header, Call, Headers, Host, Level};
 use crate::metrics::{Counter, Quota, Requests, Revocations};
 use crate::response;
@@ -86,6 +88,7 @@ struct PendingLease {
 pub struct RequestFilter {
     config: Arc<FilterConfig>,
     worker: Arc<Worker>,
+    cache: Option<Arc<CredentialCache>>,
     state: State,
 }
 
@@ -94,8 +97,16 @@ impl RequestFilter {
         Self {
             config,
             worker,
+            cache: None,
             state: State::Headers,
         }
+    }
+
+    /// Authenticated credentials are kept in, and looked up from, `cache` (which must belong
+    /// to this request's configuration).
+    pub fn with_cache(mut self, cache: Arc<CredentialCache>) -> Self {
+        self.cache = Some(cache);
+        self
     }
 
     pub fn on_request_headers(&mut self, host: &mut dyn Host) -> Verdict {
@@ -141,21 +152,56 @@ impl RequestFilter {
             capabilities: &capabilities,
             now: host.now_unix(),
         };
-        let pairs = headers.iter().map(|(n, v)| (n.as_bytes(), v.as_slice()));
-        match config.verifier.verify_headers(pairs, &req) {
-            Ok((credential, verified)) => {
+        match self.verify(&headers, &req) {
+            Ok((authenticated, verified)) => {
                 let paid = Paid {
                     headers: &headers,
                     service,
                     line: &line,
                     grpc,
-                    credential: &credential,
+                    credential: &authenticated.credential,
                     verified: &verified,
                 };
                 self.serve(host, &paid)
             }
             Err(rejection) => self.reject(host, service, &line, grpc, &rejection),
         }
+    }
+
+    /// The credential authenticated (from the cache when this worker has seen the same bytes
+    /// since the configuration changed) and authorised for this request.
+    fn verify(
+        &self,
+        headers: &Headers,
+        req: &Requirement<'_>,
+    ) -> Result<(Arc<Authenticated>, Verified), Rejection> {
+        let key = self
+            .cache
+            .as_ref()
+            .and_then(|_| credential_cache::key_of(headers));
+        let cached = key
+            .as_ref()
+            .zip(self.cache.as_ref())
+            .and_then(|(key, cache)| cache.get(key));
+        if let Some(hit) = cached {
+            let verified = authorize(&hit.credential, hit.identifier, req)?;
+            return Ok((hit, verified));
+        }
+        let pairs = headers.iter().map(|(n, v)| (n.as_bytes(), v.as_slice()));
+        let credential = credentials::from_headers(pairs)?;
+        let identifier = self.config.verifier.authenticate(&credential)?;
+        let verified = authorize(&credential, identifier, req)?;
+        let authenticated = Arc::new(Authenticated {
+            credential,
+            identifier,
+        });
+        // Counted tokens are never kept: each request of theirs is counted anyway.
+        if verified.granted.requests.is_none() {
+            if let (Some(key), Some(cache)) = (key, &self.cache) {
+                cache.insert(key, Arc::clone(&authenticated));
+            }
+        }
+        Ok((authenticated, verified))
     }
 
     /// A token that verified: checked against the shared revocations, then let through, or for

@@ -37,7 +37,7 @@ fn config() -> Arc<FilterConfig> {
     config_with(serde_json::json!({}))
 }
 
-fn token(service: &str, valid_until: Option<i64>) -> Macaroon {
+pub(crate) fn token(service: &str, valid_until: Option<i64>) -> Macaroon {
     let ring = KeyRing::new([(KeyId(1), SECRET.to_vec())]).unwrap();
     let grant = Grant {
         service: service.into(),
@@ -51,7 +51,7 @@ fn token(service: &str, valid_until: Option<i64>) -> Macaroon {
         .0
 }
 
-fn authorization(m: &Macaroon) -> Vec<u8> {
+pub(crate) fn authorization(m: &Macaroon) -> Vec<u8> {
     format!("L402 {}:{}", to_base64(&m.encode()), hex::encode(PREIMAGE)).into_bytes()
 }
 
@@ -641,4 +641,91 @@ fn an_oversized_answer_is_its_own_failure_and_503() {
     filter.on_callout_response(&mut host, 7, &challenge_answer(), 1 << 20, None);
     assert_eq!(host.sent.as_ref().unwrap().status, 503);
     assert!(host.counted("l402_callout_errors_too_large"));
+}
+
+mod credential_cache {
+    use super::*;
+    use crate::credential_cache::{key_of, Authenticated, CredentialCache};
+
+    fn cached_run(cache: &Arc<CredentialCache>, host: &mut MemoryHost) -> Verdict {
+        RequestFilter::new(config(), Default::default())
+            .with_cache(Arc::clone(cache))
+            .on_request_headers(host)
+    }
+
+    #[test]
+    fn a_token_is_kept_once_it_authenticates_and_its_caveats_are_checked_every_time() {
+        let cache = Arc::new(CredentialCache::new(16));
+        let auth = authorization(&token("weather", Some(NOW + 60)));
+        let mut host = MemoryHost::request("GET", "/api/x", &[("authorization", &auth)]);
+        assert_eq!(cached_run(&cache, &mut host), Verdict::Continue);
+        assert_eq!(cache.len(), 1);
+
+        let mut again = MemoryHost::request("GET", "/api/y", &[("authorization", &auth)]);
+        assert_eq!(cached_run(&cache, &mut again), Verdict::Continue);
+        assert!(again.counted("l402_requests_allowed"));
+
+        // The same bytes on another service's route, or after the expiry: challenged.
+        let mut news = MemoryHost::request("GET", "/news/x", &[("authorization", &auth)]);
+        assert_eq!(cached_run(&cache, &mut news), Verdict::Pause);
+        assert_eq!(news.dispatched[0].1["reason"], "wrong_service");
+        let mut late = MemoryHost::request("GET", "/api/x", &[("authorization", &auth)]);
+        late.seconds_later = 60;
+        assert_eq!(cached_run(&cache, &mut late), Verdict::Pause);
+        assert_eq!(late.dispatched[0].1["reason"], "expired");
+    }
+
+    #[test]
+    fn a_hit_skips_authentication_so_only_authenticated_credentials_go_in() {
+        let cache = Arc::new(CredentialCache::new(16));
+        let mut tampered = token("weather", None);
+        tampered.signature[0] ^= 1;
+        let bad = authorization(&tampered);
+        let mut host = MemoryHost::request("GET", "/api/x", &[("authorization", &bad)]);
+        assert_eq!(cached_run(&cache, &mut host), Verdict::Pause);
+        assert!(cache.is_empty(), "a rejected credential is not kept");
+
+        // Planted under the tampered bytes' key, a good token's authentication is trusted: the
+        // lookup is what the filter uses.
+        let good = token("weather", None);
+        let credential = l402_core::credentials::from_headers([(
+            b"authorization".as_slice(),
+            authorization(&good).as_slice(),
+        )])
+        .unwrap();
+        let identifier = l402_core::Identifier::decode(&good.identifier).unwrap();
+        let key = key_of(&host.request_headers_for_test()).unwrap();
+        cache.insert(
+            key,
+            Arc::new(Authenticated {
+                credential,
+                identifier,
+            }),
+        );
+        let mut host = MemoryHost::request("GET", "/api/x", &[("authorization", &bad)]);
+        assert_eq!(cached_run(&cache, &mut host), Verdict::Continue);
+    }
+
+    #[test]
+    fn a_new_configuration_starts_with_an_empty_cache_and_size_zero_turns_it_off() {
+        let auth = authorization(&token("weather", None));
+        let off = Arc::new(CredentialCache::new(0));
+        let mut host = MemoryHost::request("GET", "/api/x", &[("authorization", &auth)]);
+        assert_eq!(cached_run(&off, &mut host), Verdict::Continue);
+        assert!(off.is_empty());
+        assert_eq!(config().credential_cache_size, 1024);
+        let too_big = serde_json::json!({"credential_cache_size": 2_000_000});
+        let json = serde_json::json!({
+            "invoice_service": {"cluster": "c"},
+            "routes": [{"match": {"prefix": "/"}, "service": "s"}],
+            "keys": [{"id": 1, "env": "KEY_1"}],
+            "credential_cache_size": too_big["credential_cache_size"],
+        });
+        let env = |_: &str| Some(hex::encode(SECRET));
+        let error = FilterConfig::compile(json.to_string().as_bytes(), &env).unwrap_err();
+        assert!(
+            error.to_string().starts_with("credential_cache_size:"),
+            "{error}"
+        );
+    }
 }

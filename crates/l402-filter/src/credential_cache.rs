@@ -1,0 +1,160 @@
+//! Credentials this worker has authenticated recently, so a client reusing its token skips the
+//! base64, the macaroon parsing and the HMAC chain (most of a paid request's own cost, and in
+//! wasm the part without native hashing). Like `jwt_authn`'s verified-token cache.
+//!
+//! What is kept is only what holds until the configuration changes (the preimage matched, the
+//! key is known, the signature verifies, the token is not in the static revocation list); the
+//! caveats (service, expiry, capabilities) are still checked on every request, and the shared
+//! revocations too. The cache belongs to one configuration: a new one starts empty, so a token
+//! revoked or a key removed by reconfiguring takes effect at once. Counted tokens are never
+//! kept: each of their requests must be counted, and they take the slow path anyway.
+//!
+//! The key is the SHA-256 of every credential-bearing header line, so a hit is the same bytes
+//! the client sent before, never a look-alike.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use l402_core::credentials::{AUTHORIZATION, GRPC_METADATA_MACAROON, MACAROON};
+use l402_core::{Credential, Identifier};
+use sha2::{Digest, Sha256};
+
+use crate::host::Headers;
+
+/// A credential that authenticated, as it was read.
+#[derive(Debug)]
+pub struct Authenticated {
+    pub credential: Credential,
+    pub identifier: Identifier,
+}
+
+pub type Key = [u8; 32];
+
+/// The key of the credential headers in `headers`; `None` when there are none (nothing to
+/// cache: the request is challenged).
+pub fn key_of(headers: &Headers) -> Option<Key> {
+    let mut hash = Sha256::new();
+    let mut any = false;
+    for (name, value) in headers {
+        if [AUTHORIZATION, MACAROON, GRPC_METADATA_MACAROON]
+            .iter()
+            .any(|n| name.eq_ignore_ascii_case(n))
+        {
+            any = true;
+            // Lengths first, so no two different sets of lines hash the same stream.
+            hash.update((name.len() as u64).to_le_bytes());
+            hash.update(name.to_ascii_lowercase().as_bytes());
+            hash.update((value.len() as u64).to_le_bytes());
+            hash.update(value);
+        }
+    }
+    any.then(|| hash.finalize().into())
+}
+
+/// A bounded map, oldest entry out first. One per configuration and worker thread.
+#[derive(Debug)]
+pub struct CredentialCache {
+    inner: Mutex<Entries>,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct Entries {
+    map: HashMap<Key, Arc<Authenticated>>,
+    order: VecDeque<Key>,
+}
+
+impl CredentialCache {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            inner: Mutex::new(Entries::default()),
+            capacity,
+        }
+    }
+
+    pub fn get(&self, key: &Key) -> Option<Arc<Authenticated>> {
+        if self.capacity == 0 {
+            return None;
+        }
+        self.inner.lock().ok()?.map.get(key).cloned()
+    }
+
+    pub fn insert(&self, key: Key, entry: Arc<Authenticated>) {
+        if self.capacity == 0 {
+            return;
+        }
+        let Ok(mut entries) = self.inner.lock() else {
+            return;
+        };
+        if entries.map.insert(key, entry).is_none() {
+            entries.order.push_back(key);
+        }
+        while entries.order.len() > self.capacity {
+            if let Some(oldest) = entries.order.pop_front() {
+                entries.map.remove(&oldest);
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.inner.lock().map_or(0, |e| e.map.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(lines: &[(&str, &str)]) -> Headers {
+        lines
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.as_bytes().to_vec()))
+            .collect()
+    }
+
+    #[test]
+    fn the_key_covers_every_credential_line_and_nothing_else() {
+        let one = headers(&[("authorization", "L402 a:b"), ("accept", "x")]);
+        let same = headers(&[("Authorization", "L402 a:b"), ("accept", "y")]);
+        assert_eq!(key_of(&one), key_of(&same));
+        let two = headers(&[("authorization", "L402 a:b"), ("macaroon", "c")]);
+        assert_ne!(key_of(&one), key_of(&two));
+        // Moving bytes between a name and its value changes the key.
+        let shifted = headers(&[("authorization", "L402 a:"), ("macaroon", "bc")]);
+        assert_ne!(key_of(&two), key_of(&shifted));
+        assert_eq!(key_of(&headers(&[("accept", "x")])), None);
+    }
+
+    #[test]
+    fn holds_at_most_its_capacity_oldest_out_first() {
+        let cache = CredentialCache::new(2);
+        let entry = || {
+            let credential = credential();
+            Arc::new(Authenticated {
+                identifier: Identifier::decode(&credential.macaroon.identifier).unwrap(),
+                credential,
+            })
+        };
+        for k in 1..=3u8 {
+            cache.insert([k; 32], entry());
+        }
+        assert_eq!(cache.len(), 2);
+        assert!(cache.get(&[1; 32]).is_none());
+        assert!(cache.get(&[3; 32]).is_some());
+        let off = CredentialCache::new(0);
+        off.insert([1; 32], entry());
+        assert!(off.is_empty() && off.get(&[1; 32]).is_none());
+    }
+
+    fn credential() -> Credential {
+        let value = crate::state_machine_tests::authorization(&crate::state_machine_tests::token(
+            "weather", None,
+        ));
+        l402_core::credentials::from_headers([(b"authorization".as_slice(), value.as_slice())])
+            .unwrap()
+    }
+}
