@@ -1,6 +1,5 @@
 //! The proxy-wasm adapter: Envoy's callbacks in, [`Host`] calls out. No decisions are made here.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -12,106 +11,35 @@ use l402_filter::callout;
 use l402_filter::config::{FilterConfig, InvoiceService};
 use l402_filter::credential_cache::CredentialCache;
 use l402_filter::host::{Call, DispatchError, Headers, Host, Level};
-use l402_filter::metrics::{Counter, Quota, Revocations};
+use l402_filter::metrics::Counter;
 use l402_filter::request::{RequestFilter, Verdict};
 use l402_filter::response::LocalResponse;
+use l402_filter::root::{Root, RootHost, MAX_ANSWER_BYTES};
 use l402_filter::source_address;
-use l402_filter::worker::{RootCallKind, Worker};
 
 pub struct PluginRoot {
-    config: Option<Arc<FilterConfig>>,
-    /// This VM's authenticated credentials under `config`; a new configuration starts a new one.
+    root: Root,
+    /// This VM's authenticated credentials under the current configuration; a new
+    /// configuration starts a new one.
     cache: Arc<CredentialCache>,
     /// Envoy's id of each counter, at [`Counter::index`]; `None` where defining it failed.
     metrics: Arc<Vec<Option<u32>>>,
-    /// Shared with every request of this worker; kept across reconfigurations, so neither a
-    /// held block nor a revocation is forgotten.
-    worker: Arc<Worker>,
-    /// The root context's callouts in flight.
-    calls: HashMap<u32, RootCallKind>,
-    /// Revocation reads are failing: logged once when they start to, and when they recover, not
-    /// on every tick of an outage.
-    reads_failing: bool,
 }
 
 impl Default for PluginRoot {
     fn default() -> Self {
         Self {
-            config: None,
+            root: Root::default(),
             cache: Arc::new(CredentialCache::new(0)),
             metrics: Arc::default(),
-            worker: Arc::default(),
-            calls: HashMap::new(),
-            reads_failing: false,
         }
     }
 }
 
 impl PluginRoot {
-    fn count(&self, counter: Counter, n: u64) {
-        count(&self.metrics, counter, n);
-    }
-
-    /// Gives back idle blocks and reads revocations when due.
-    fn run_timer(&mut self) {
-        let Some(config) = self.config.clone() else {
-            return;
-        };
-        let served = self.worker.take_served_from_blocks();
-        self.count(Counter::Quota(Quota::ServedFromBlock), served);
-        for call in self.worker.tick(millis_now(), &config.counting) {
-            let kind = call.kind;
-            let dispatched = dispatch(
-                &config.invoice_service,
-                Call {
-                    method: call.method,
-                    path: &call.path,
-                    body: call.body,
-                },
-            );
-            match dispatched {
-                Ok(token) => {
-                    self.calls.insert(token, kind);
-                }
-                Err(e) => {
-                    let why = format!("cannot call the invoice service from the timer: {e:?}");
-                    self.root_call_failed(kind, &why);
-                }
-            }
-        }
-    }
-
-    /// Until the first revocation read succeeds paid requests get 503, so the timer runs fast
-    /// until then.
-    fn set_timer(&self) {
-        let Some(config) = &self.config else {
-            return;
-        };
-        let mut tick = config.counting.tick_ms();
-        if config.counting.revocation_sync_ms.is_some() && !self.worker.revocations_synced() {
-            tick = tick.min(FIRST_READ_TICK_MS);
-        }
-        logged(
-            "setting the timer",
-            hostcalls::set_tick_period(Duration::from_millis(tick)),
-        );
-    }
-
-    fn root_call_failed(&mut self, kind: RootCallKind, why: &str) {
-        match kind {
-            RootCallKind::GiveBack { unused } => {
-                self.count(Counter::Quota(Quota::ReturnErrors), 1);
-                warn(&format!("{unused} unused requests stay counted: {why}"));
-            }
-            RootCallKind::Sync => {
-                self.worker.sync_failed();
-                self.count(Counter::Revocations(Revocations::SyncErrors), 1);
-                if !std::mem::replace(&mut self.reads_failing, true) {
-                    warn(&format!(
-                        "revocations cannot be read (what is known stays revoked): {why}"
-                    ));
-                }
-            }
+    fn host(&self) -> TimerHost {
+        TimerHost {
+            metrics: Arc::clone(&self.metrics),
         }
     }
 }
@@ -124,62 +52,21 @@ impl Context for PluginRoot {
         body_size: usize,
         _trailers: usize,
     ) {
-        let Some(kind) = self.calls.remove(&token) else {
+        if !self.root.awaits(token) {
             return;
-        };
-        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+        }
+        let status = hostcalls::get_map_value_bytes(MapType::HttpCallResponseHeaders, ":status")
             .ok()
-            .flatten()
+            .flatten();
+        let body = (body_size <= MAX_ANSWER_BYTES)
+            .then(|| hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size))
+            .and_then(|r| r.ok().flatten())
             .unwrap_or_default();
-        if status != "200" {
-            let why = format!("the invoice service answered `{status}`");
-            self.root_call_failed(kind, &why);
-            return;
-        }
-        match kind {
-            RootCallKind::GiveBack { unused } => {
-                self.count(Counter::Quota(Quota::Returns), 1);
-                self.count(Counter::Quota(Quota::ReturnedUnits), u64::from(unused));
-            }
-            RootCallKind::Sync => {
-                let body = (body_size <= MAX_REVOCATION_PAGE_BYTES)
-                    .then(|| hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size))
-                    .and_then(|r| r.ok().flatten())
-                    .unwrap_or_default();
-                let was_synced = self.worker.revocations_synced();
-                let counting = self.config.as_ref().map(|c| c.counting);
-                let answered = counting
-                    .ok_or_else(|| "not configured".to_string())
-                    .and_then(|c| self.worker.sync_answered(&body, millis_now(), &c));
-                match answered {
-                    Ok(applied) => {
-                        self.count(Counter::Revocations(Revocations::Reads), 1);
-                        if std::mem::replace(&mut self.reads_failing, false) {
-                            log(Level::Info, "revocations are read again");
-                        }
-                        if !was_synced && self.worker.revocations_synced() {
-                            self.set_timer();
-                        }
-                        self.count(
-                            Counter::Revocations(Revocations::Applied),
-                            applied.added as u64,
-                        );
-                        if applied.more {
-                            self.run_timer();
-                        }
-                    }
-                    Err(why) => self.root_call_failed(kind, &why),
-                }
-            }
-        }
+        let mut host = self.host();
+        self.root
+            .on_answer(&mut host, token, status.as_deref(), &body);
     }
 }
-
-/// The timer's period until the first revocation read has succeeded.
-const FIRST_READ_TICK_MS: u64 = 50;
-
-/// A page of 1,000 ids is about 70 KiB.
-const MAX_REVOCATION_PAGE_BYTES: usize = 1024 * 1024;
 
 impl RootContext for PluginRoot {
     fn on_configure(&mut self, _size: usize) -> bool {
@@ -205,8 +92,8 @@ impl RootContext for PluginRoot {
                     );
                 }
                 self.cache = Arc::new(CredentialCache::new(config.credential_cache_size));
-                self.config = Some(config);
-                self.set_timer();
+                let mut host = self.host();
+                self.root.configure(&mut host, config);
             }
             Err(e) => {
                 log(
@@ -230,7 +117,8 @@ impl RootContext for PluginRoot {
     }
 
     fn on_tick(&mut self) {
-        self.run_timer();
+        let mut host = self.host();
+        self.root.tick(&mut host);
     }
 
     fn get_type(&self) -> Option<ContextType> {
@@ -238,9 +126,9 @@ impl RootContext for PluginRoot {
     }
 
     fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
-        let config = self.config.clone()?;
+        let config = Arc::clone(self.root.config()?);
         Some(Box::new(PluginHttp {
-            filter: RequestFilter::new(config, Arc::clone(&self.worker))
+            filter: RequestFilter::new(config, Arc::clone(self.root.worker()))
                 .with_cache(Arc::clone(&self.cache)),
             host: EnvoyHost {
                 metrics: Arc::clone(&self.metrics),
@@ -356,6 +244,36 @@ fn dispatch(service: &InvoiceService, call: Call<'_>) -> Result<u32, DispatchErr
         Duration::from_millis(service.timeout_ms),
     )
     .map_err(|status| DispatchError::Refused(format!("{status:?}")))
+}
+
+/// The root context's side of the host: the timer's callouts, counters and clock.
+struct TimerHost {
+    metrics: Arc<Vec<Option<u32>>>,
+}
+
+impl RootHost for TimerHost {
+    fn dispatch(&mut self, service: &InvoiceService, call: Call<'_>) -> Result<u32, DispatchError> {
+        dispatch(service, call)
+    }
+
+    fn count_by(&mut self, counter: Counter, n: u64) {
+        count(&self.metrics, counter, n);
+    }
+
+    fn log(&self, level: Level, message: &str) {
+        log(level, message);
+    }
+
+    fn now_millis(&self) -> u64 {
+        millis_now()
+    }
+
+    fn set_tick(&mut self, ms: u64) {
+        logged(
+            "setting the timer",
+            hostcalls::set_tick_period(Duration::from_millis(ms)),
+        );
+    }
 }
 
 struct EnvoyHost {

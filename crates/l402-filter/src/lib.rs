@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod request;
 pub mod response;
 pub mod revoked;
+pub mod root;
 pub mod route;
 pub mod routing;
 pub mod source_address;
