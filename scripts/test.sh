@@ -36,6 +36,7 @@ status=${PIPESTATUS[0]}
 set -e
 
 bash scripts/build-wasm.sh
+bash scripts/build-native.sh probes
 
 # tests/test_versions.py: the pins that cannot read versions.env agree with it (no tools needed).
 if [ "$stage" = quick ]; then

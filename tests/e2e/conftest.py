@@ -6,8 +6,20 @@ import subprocess
 
 import pytest
 
+from envoy_proc import BUILDS, use_build
 from procs import ROOT
 from regtest import Regtest
+
+
+@pytest.fixture(scope="session", params=BUILDS)
+def filter_build(request):
+    """Every test here runs with the .wasm and with the dynamic module."""
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def with_build(filter_build):
+    use_build(filter_build)
 
 
 @pytest.fixture(scope="session")

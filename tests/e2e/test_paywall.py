@@ -10,13 +10,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from envoy_proc import counter_prefix, use_build
 from client import authorization, challenge, payment_hash_of, request
 from l402cli import decode, mint_token
 from stack import Stack
 
 
 @pytest.fixture(scope="module")
-def stack(net, tmp_path_factory):
+def stack(net, tmp_path_factory, filter_build):
+    use_build(filter_build)
     with Stack(tmp_path_factory.mktemp("stack"), net) as paywall:
         yield paywall
 
@@ -138,7 +140,7 @@ def test_fifty_concurrent_requests_get_fifty_distinct_invoices(stack):
 
 
 def stat(stats: str, name: str) -> int:
-    return int(next(line.split(": ")[1] for line in stats.splitlines() if line.startswith(f"wasmcustom.{name}:")))
+    return int(next(line.split(": ")[1] for line in stats.splitlines() if line.startswith(f"{counter_prefix()}{name}:")))
 
 
 def test_envoy_and_invoice_service_count_what_happened(stack):

@@ -1,6 +1,18 @@
 import pytest
 
+from envoy_proc import BUILDS, use_build
 from harness import REVOKED_TOKEN_ID, Envoy
+
+
+@pytest.fixture(scope="session", params=BUILDS)
+def filter_build(request):
+    """Every test here runs with the .wasm and with the dynamic module."""
+    return request.param
+
+
+@pytest.fixture(autouse=True)
+def with_build(filter_build):
+    use_build(filter_build)
 
 
 def revoke(plugin):
@@ -8,7 +20,8 @@ def revoke(plugin):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, filter_build):
+    use_build(filter_build)
     with Envoy(tmp_path_factory.mktemp("envoy"), plugin_edit=revoke) as envoy:
         yield envoy
 

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from client import read_challenge, request
-from envoy_proc import SHIPPED, envoy_command, render, validate
+from envoy_proc import SHIPPED, counter_prefix, envoy_command, render, validate
 from harness import MASTER_KEY, REVOKED_TOKEN_ID, Envoy, envoy_env, mint
 from l402cli import decode
 from procs import ROOT, free_port
@@ -141,8 +141,9 @@ def test_metrics_are_visible_in_stats_and_prometheus(stack):
     request(stack.url, "/weather/today")
     stats = stack.stats()
     counters = dict(line.split(": ", 1) for line in stats.splitlines() if "l402_" in line)
-    assert int(counters["wasmcustom.l402_requests_challenged"]) >= 1
-    assert "wasmcustom.l402_rejected_expired" in counters
+    prefix = counter_prefix()
+    assert int(counters[f"{prefix}l402_requests_challenged"]) >= 1
+    assert f"{prefix}l402_rejected_expired" in counters
     assert "l402_requests_allowed" in stack.stats("/prometheus")
 
 

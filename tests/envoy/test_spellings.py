@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from envoy_proc import http_connection_manager, shipped_plugin
+from envoy_proc import http_connection_manager, shipped_plugin, use_build
 from harness import Envoy, mint
 from procs import ROOT
 from upstreams import PaidAreas
@@ -45,7 +45,8 @@ def normalisation_off(config: dict):
 
 
 @pytest.fixture(scope="module", params=["envoy_normalises", "envoy_does_not_normalise"])
-def proxy(request, tmp_path_factory):
+def proxy(request, tmp_path_factory, filter_build):
+    use_build(filter_build)
     edit = normalisation_off if request.param == "envoy_does_not_normalise" else None
     with Envoy(tmp_path_factory.mktemp(request.param), plugin_edit=table_routes, config_edit=edit) as envoy:
         envoy.normalises = edit is None

