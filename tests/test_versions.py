@@ -31,7 +31,7 @@ def test_the_lnd_build_module_requires_the_pinned_lnd():
 
 
 def test_the_dockerfiles_default_to_the_pinned_rust_image():
-    for name in ["wasm.Dockerfile", "invoicer.Dockerfile"]:
+    for name in ["wasm.Dockerfile", "invoicer.Dockerfile", "native.Dockerfile"]:
         text = (ROOT / "docker" / name).read_text()
         assert re.findall(r"^ARG RUST_IMAGE=(\S+)$", text, re.M) == [pinned()["RUST_IMAGE"]], name
         assert re.findall(r"^FROM (\S+) AS build$", text, re.M) == ["${RUST_IMAGE}"], name

@@ -18,18 +18,20 @@ from stack import check_config
 from versions import pinned
 
 COMPOSE = ROOT / "docker-compose.yml"
+# The override that runs the filter as a native dynamic module.
+NATIVE_OVERRIDE = ROOT / "docker-compose.native.yml"
 # What `docker-compose up` refuses to start without (the header comment says how to make them).
 SECRETS = {"L402_MASTER_KEY_1": secrets.token_hex(32), "L402_REDIS_PASSWORD": secrets.token_hex(24),
            "L402_ADMIN_TOKEN": secrets.token_hex(24)}
 
 
-def compose(*args, env: dict):
-    """docker-compose on the repository's file, with exactly `env` as its environment."""
+def compose(*args, env: dict, files=(COMPOSE,)):
+    """docker-compose on the repository's files, with exactly `env` as its environment."""
     binary = shutil.which("docker-compose")
     if binary is None:
         raise RuntimeError("docker-compose is missing: scripts/setup.sh installs it (Debian package)")
-    return subprocess.run([binary, "-f", str(COMPOSE), *args], capture_output=True, text=True, cwd=ROOT,
-                          env=env)
+    chosen = [arg for f in files for arg in ("-f", str(f))]
+    return subprocess.run([binary, *chosen, *args], capture_output=True, text=True, cwd=ROOT, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +106,23 @@ def test_redis_persists_and_only_the_invoice_service_is_given_its_password(resol
 def test_the_envoy_config_compose_mounts_validates_with_the_built_wasm(resolved, tmp_path):
     mounted = host_path(resolved["services"]["envoy"], "/etc/envoy/envoy.yaml")
     assert mounted == ROOT / "envoy" / "envoy.yaml"
+    done = validate(render(mounted), tmp_path / "envoy.yaml",
+                    {**os.environ, "L402_MASTER_KEY_1": secrets.token_hex(32)})
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_the_native_variant_mounts_the_module_and_its_config_which_validates(tmp_path):
+    done = compose("config", env={**os.environ, **SECRETS}, files=(COMPOSE, NATIVE_OVERRIDE))
+    assert done.returncode == 0, done.stderr
+    services = yaml.safe_load(done.stdout)["services"]
+    envoy, native = services["envoy"], services["native"]
+    assert native["build"]["dockerfile"].endswith("docker/native.Dockerfile")
+    assert native["build"]["args"] == {"RUST_IMAGE": pinned()["RUST_IMAGE"]}
+    assert envoy["depends_on"]["native"]["condition"] == "service_completed_successfully"
+    search_path = envoy["environment"]["ENVOY_DYNAMIC_MODULES_SEARCH_PATH"]
+    assert host_path(envoy, search_path) == Path("native")
+    mounted = host_path(envoy, "/etc/envoy/envoy.yaml")
+    assert mounted == ROOT / "envoy" / "envoy-native.yaml"
     done = validate(render(mounted), tmp_path / "envoy.yaml",
                     {**os.environ, "L402_MASTER_KEY_1": secrets.token_hex(32)})
     assert done.returncode == 0, done.stdout + done.stderr

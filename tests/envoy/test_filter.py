@@ -6,9 +6,10 @@ import subprocess
 import time
 
 import pytest
+import yaml
 
 from client import read_challenge, request
-from envoy_proc import SHIPPED, counter_prefix, envoy_command, render, validate
+from envoy_proc import SHIPPED, counter_prefix, envoy_command, render, to_native, validate
 from harness import MASTER_KEY, REVOKED_TOKEN_ID, Envoy, envoy_env, mint
 from l402cli import decode
 from procs import ROOT, free_port
@@ -151,6 +152,12 @@ def test_metrics_are_visible_in_stats_and_prometheus(stack):
 def test_every_envoy_config_validates(config, tmp_path):
     result = validate(render(config), tmp_path / "validate.yaml", envoy_env())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+
+def test_the_native_config_is_the_shipped_one_with_the_module():
+    shipped = yaml.safe_load(SHIPPED.read_text())
+    native = yaml.safe_load((ROOT / "envoy" / "envoy-native.yaml").read_text())
+    assert to_native(shipped) == native
 
 
 def typo(plugin):

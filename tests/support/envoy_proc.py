@@ -156,6 +156,12 @@ def render(source: Path = SHIPPED, ports: dict | None = None, wasm: Path = WASM,
     returns a replacement."""
     config = yaml.safe_load(source.read_text())
     set_ports(config, ports or {})
+    if not any(f["name"] == WASM_FILTER for f in http_connection_manager(config)["http_filters"]):
+        # Already the native variant (envoy/envoy-native.yaml): run as it is.
+        if plugin_edit:
+            raise ValueError(f"{source} has no wasm filter whose plugin configuration could be edited")
+        return yaml.dump(_apply(config_edit, config) if config_edit else config, Dumper=_Dumper,
+                         sort_keys=False, default_flow_style=False)
     vm = wasm_filter(config)
     vm["vm_config"]["code"]["local"]["filename"] = str(require(wasm, "run scripts/build-wasm.sh"))
     if plugin_edit:
