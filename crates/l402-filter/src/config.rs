@@ -434,6 +434,7 @@ fn compile_route(index: usize, raw: RawRoute) -> Result<Route, ConfigError> {
             PathMatch::Regex {
                 exact: compile(&r)?,
                 folded: compile(&format!("(?i){r}"))?,
+                literal: crate::route::literal_prefix(&r),
             }
         }
     };

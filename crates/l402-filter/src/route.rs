@@ -7,11 +7,35 @@ use crate::canonical::RequestLine;
 pub enum PathMatch {
     Prefix(String),
     Exact(String),
-    /// The pattern as written, and a case-insensitive copy for [`Mode::Folded`].
+    /// The pattern as written, a case-insensitive copy for [`Mode::Folded`], and the literal
+    /// text every match starts with (see [`literal_prefix`]).
     Regex {
         exact: regex_lite::Regex,
         folded: regex_lite::Regex,
+        literal: String,
     },
+}
+
+/// The literal text a path must start with to match `pattern`: the plain characters after a
+/// leading `^`, up to the first one with a special meaning (and without the last one if a
+/// quantifier follows it). Empty when nothing is certain (no anchor, an alternation). Most
+/// regex routes are anchored at a literal directory (`^/v[0-9]+/…` is `/v`), so a path outside
+/// it is turned away with a byte comparison instead of running the automaton: with many regex
+/// routes, most of them cost nothing for a given path.
+pub fn literal_prefix(pattern: &str) -> String {
+    let Some(rest) = pattern.strip_prefix('^') else {
+        return String::new();
+    };
+    if pattern.contains('|') {
+        return String::new();
+    }
+    let plain =
+        |c: char| c.is_ascii_alphanumeric() || matches!(c, '/' | '-' | '_' | '~' | ',' | '=');
+    let mut literal: String = rest.chars().take_while(|&c| plain(c)).collect();
+    if matches!(rest[literal.len()..].chars().next(), Some('?' | '*' | '{')) {
+        literal.pop();
+    }
+    literal
 }
 
 /// How a path reading is compared with the patterns.
@@ -79,14 +103,21 @@ impl PathMatch {
         match (self, mode) {
             (Self::Prefix(prefix), Mode::Exact) => path.starts_with(prefix.as_str()),
             (Self::Exact(exact), Mode::Exact) => path == exact,
-            (Self::Regex { exact, .. }, Mode::Exact) => exact.is_match(path),
+            (Self::Regex { exact, literal, .. }, Mode::Exact) => {
+                path.starts_with(literal.as_str()) && exact.is_match(path)
+            }
             (Self::Prefix(prefix), Mode::Folded) => {
                 starts_with_folded(path, prefix) || path.eq_ignore_ascii_case(without_slash(prefix))
             }
             (Self::Exact(exact), Mode::Folded) => {
                 without_slash(path).eq_ignore_ascii_case(without_slash(exact))
             }
-            (Self::Regex { folded, .. }, Mode::Folded) => folded.is_match(path),
+            (
+                Self::Regex {
+                    folded, literal, ..
+                },
+                Mode::Folded,
+            ) => starts_with_folded(path, literal) && folded.is_match(path),
         }
     }
 
@@ -131,6 +162,7 @@ mod tests {
         PathMatch::Regex {
             exact: regex_lite::Regex::new(pattern).unwrap(),
             folded: regex_lite::Regex::new(&format!("(?i){pattern}")).unwrap(),
+            literal: literal_prefix(pattern),
         }
     }
 
@@ -172,5 +204,42 @@ mod tests {
             Some("/api")
         );
         assert_eq!(PathMatch::Exact("/".into()).slash_variant(), Some("/"));
+    }
+
+    #[test]
+    fn a_regex_is_run_only_on_paths_with_its_literal_prefix() {
+        for (pattern, literal) in [
+            ("^/v[0-9]+/items", "/v"),
+            ("^/api/items/[a-z]+$", "/api/items/"),
+            ("^/api/itemsx?/", "/api/items"),
+            ("^/api/item{2}", "/api/ite"),
+            ("^/a.b", "/a"),
+            ("/api/", ""),
+            ("^/a|^/b", ""),
+            ("(?i)^/api", ""),
+            ("^\\/x", ""),
+        ] {
+            assert_eq!(literal_prefix(pattern), literal, "{pattern}");
+        }
+        // Whatever the prefix says, the outcome is the automaton's.
+        for pattern in ["^/api/itemsx?/", "^/v[0-9]+/items", "^/api/item{2}s"] {
+            let re = regex(pattern);
+            let full = regex_lite::Regex::new(pattern).unwrap();
+            for path in [
+                "/api/items/",
+                "/api/itemsx/",
+                "/v2/items",
+                "/api/itemms",
+                "/api/iteMMs",
+                "/x",
+            ] {
+                assert_eq!(
+                    re.matches(path, Mode::Exact),
+                    full.is_match(path),
+                    "{pattern} {path}"
+                );
+            }
+        }
+        assert!(regex("^/api/items/").matches("/API/Items/x", Mode::Folded));
     }
 }
