@@ -176,3 +176,74 @@ impl Root {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use l402_core::contract::LeaseAnswer;
+    use l402_core::TokenId;
+
+    #[derive(Default)]
+    struct TimerHost {
+        now: u64,
+        dispatched: Vec<String>,
+        counted: Vec<(String, u64)>,
+        tick: Option<u64>,
+    }
+
+    impl RootHost for TimerHost {
+        fn dispatch(&mut self, _: &InvoiceService, call: Call<'_>) -> Result<u32, DispatchError> {
+            self.dispatched.push(call.path.to_string());
+            Ok(self.dispatched.len() as u32)
+        }
+        fn count_by(&mut self, counter: Counter, n: u64) {
+            self.counted.push((counter.name(), n));
+        }
+        fn log(&self, _: Level, _: &str) {}
+        fn now_millis(&self) -> u64 {
+            self.now
+        }
+        fn set_tick(&mut self, ms: u64) {
+            self.tick = Some(ms);
+        }
+    }
+
+    fn config() -> Arc<FilterConfig> {
+        let json = serde_json::json!({
+            "invoice_service": {"cluster": "c"},
+            "routes": [{"match": {"prefix": "/"}, "service": "s"}],
+            "keys": [{"id": 1, "env": "K"}],
+            "quota": {"idle_return_ms": 1000}
+        });
+        let env = |_: &str| Some("11".repeat(32));
+        FilterConfig::compile(json.to_string().as_bytes(), &env).unwrap()
+    }
+
+    #[test]
+    fn an_idle_block_goes_back_and_its_units_are_counted_when_the_service_says_so() {
+        let mut root = Root::default();
+        let mut host = TimerHost::default();
+        root.configure(&mut host, config());
+        assert_eq!(host.tick, Some(500));
+        let answer = LeaseAnswer {
+            granted: 10,
+            lease: "l1".into(),
+            remaining: 0,
+            held: 0,
+            hold_ms: 5_000,
+        };
+        root.worker()
+            .leases()
+            .unwrap()
+            .keep(TokenId([1; 32]), &answer, 0);
+        host.now = 1_500;
+        root.tick(&mut host);
+        assert_eq!(host.dispatched, ["/v1/quota/returns"]);
+        assert!(root.awaits(1));
+        root.on_answer(&mut host, 1, Some(b"200"), b"{}");
+        assert!(host
+            .counted
+            .contains(&("l402_quota_returned_units".to_string(), 9)));
+        assert!(!root.awaits(1));
+    }
+}
