@@ -188,6 +188,15 @@ extern "C" {
         index: usize,
         optional_size: *mut usize,
     ) -> bool;
+    pub fn envoy_dynamic_module_callback_http_get_headers_size(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        header_type: u32,
+    ) -> usize;
+    pub fn envoy_dynamic_module_callback_http_get_headers(
+        filter_envoy_ptr: FilterEnvoyPtr,
+        header_type: u32,
+        result_headers: *mut EnvoyHttpHeader,
+    ) -> bool;
     pub fn envoy_dynamic_module_callback_http_set_header(
         filter_envoy_ptr: FilterEnvoyPtr,
         header_type: u32,

@@ -72,6 +72,55 @@ pub unsafe fn request_header_lines(filter: *mut c_void, name: &str, out: &mut Ve
     }
 }
 
+/// Every request header line whose name is in `names`, read in one pass over Envoy's map (a
+/// lookup per name costs more: each builds a key and searches the map).
+///
+/// # Safety
+/// As [`request_header_lines`].
+pub unsafe fn request_headers(filter: *mut c_void, names: &[&str]) -> l402_filter::host::Headers {
+    // SAFETY: per this function's contract.
+    let size = unsafe {
+        abi::envoy_dynamic_module_callback_http_get_headers_size(filter, abi::REQUEST_HEADER)
+    };
+    let empty = abi::EnvoyHttpHeader {
+        key_ptr: std::ptr::null(),
+        key_length: 0,
+        value_ptr: std::ptr::null(),
+        value_length: 0,
+    };
+    let mut all = vec![empty; size];
+    // SAFETY: `all` has room for the `size` headers Envoy reported, in this same hook.
+    let read = unsafe {
+        abi::envoy_dynamic_module_callback_http_get_headers(
+            filter,
+            abi::REQUEST_HEADER,
+            all.as_mut_ptr(),
+        )
+    };
+    if !read {
+        return Vec::new();
+    }
+    all.iter()
+        .filter_map(|h| {
+            let key = EnvoyBuffer {
+                ptr: h.key_ptr,
+                length: h.key_length,
+            };
+            // SAFETY: Envoy's buffers, valid until the hook returns or a header is set.
+            let key = unsafe { key.bytes() };
+            let name = names
+                .iter()
+                .find(|n| n.as_bytes().eq_ignore_ascii_case(key))?;
+            let value = EnvoyBuffer {
+                ptr: h.value_ptr,
+                length: h.value_length,
+            };
+            // SAFETY: as above.
+            Some((name.to_string(), unsafe { value.bytes() }.to_vec()))
+        })
+        .collect()
+}
+
 /// # Safety
 /// As [`request_header_lines`].
 pub unsafe fn set_request_header(filter: *mut c_void, name: &str, value: Option<&[u8]>) -> bool {

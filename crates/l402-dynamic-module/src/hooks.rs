@@ -3,12 +3,12 @@
 //! every HTTP filter hook below, used or not; the configuration's scheduled and callout hooks
 //! are optional ones, which the timer needs.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::ffi::c_char;
 use std::sync::Arc;
 
 use l402_filter::callout;
-use l402_filter::host::Level;
+use l402_filter::host::{Headers, Level};
 use l402_filter::request::{RequestFilter, Verdict};
 use l402_filter::response;
 use l402_filter::root::MAX_ANSWER_BYTES;
@@ -19,14 +19,54 @@ use crate::abi::{
 };
 use crate::envoy::{self, log};
 use crate::guard::guarded;
-use crate::host::{RootSide, StreamHost};
-use crate::state::ModuleConfig;
+use crate::host::StreamHost;
+use crate::state::{EarlyAnswer, ModuleConfig};
 
-/// One request: the filter's state machine, and whether it holds the request back.
-struct Stream {
+/// One request: the filter's state machine, and what the hooks need around it.
+pub struct Stream {
     config: Arc<ModuleConfig>,
-    filter: RequestFilter,
-    paused: Cell<bool>,
+    /// Used by one hook at a time: `busy` says when, and an answer arriving meanwhile waits in
+    /// `early`.
+    filter: UnsafeCell<RequestFilter>,
+    /// The request is held back: its body and trailers hooks answer "stop" until it is resumed.
+    pub paused: Cell<bool>,
+    busy: Cell<bool>,
+    /// A callout answer Envoy delivered while the filter was still making the callout (it
+    /// answers at once a callout it cannot send, e.g. with no healthy replica): handled when
+    /// the hook that made the callout is done with the filter.
+    early: RefCell<Option<Answer>>,
+    /// The filter let the request go on while its request-headers hook was running: the hook
+    /// answers `Continue` instead of resuming a request it has not stopped yet.
+    pub resume_in_hook: Cell<bool>,
+}
+
+struct Answer {
+    id: u32,
+    headers: Headers,
+    size: usize,
+    body: Option<Vec<u8>>,
+}
+
+impl Stream {
+    /// Runs `work` on the filter, then every answer that arrived during it; `None` if another
+    /// hook of the stream is using the filter (never expected: the caller stores the answer).
+    fn with_filter<T>(
+        &self,
+        host: &mut StreamHost<'_>,
+        work: impl FnOnce(&mut RequestFilter, &mut StreamHost<'_>) -> T,
+    ) -> Option<T> {
+        if self.busy.replace(true) {
+            return None;
+        }
+        // SAFETY: `busy` makes this the only reference to the filter until it is cleared.
+        let filter = unsafe { &mut *self.filter.get() };
+        let out = work(filter, host);
+        while let Some(a) = self.early.borrow_mut().take() {
+            filter.on_callout_response(host, a.id, &a.headers, a.size, a.body.as_deref());
+        }
+        self.busy.set(false);
+        Some(out)
+    }
 }
 
 /// # Safety
@@ -39,14 +79,19 @@ unsafe fn config_of<'a>(ptr: FilterConfigModulePtr) -> Option<&'a ModuleConfig> 
 
 /// # Safety
 /// `ptr` is what [`envoy_dynamic_module_on_http_filter_new`] returned and Envoy has not
-/// destroyed it; Envoy calls a stream's hooks on one thread, one at a time.
-unsafe fn stream_of<'a>(ptr: FilterModulePtr) -> Option<&'a mut Stream> {
-    // SAFETY: per this function's contract.
-    unsafe { ptr.cast::<Stream>().cast_mut().as_mut() }
+/// destroyed it; Envoy calls a stream's hooks on one thread.
+unsafe fn stream_of<'a>(ptr: FilterModulePtr) -> Option<&'a Stream> {
+    // SAFETY: per this function's contract; shared: the filter inside is reached through
+    // `Stream::with_filter` only.
+    unsafe { ptr.cast::<Stream>().as_ref() }
 }
 
 /// A request whose handling failed inside the module: 503, never let through.
 fn fail_closed(filter: FilterEnvoyPtr, stream: Option<&Stream>) {
+    if let Some(stream) = stream {
+        // The filter may be anywhere in its state machine: nothing of it is used again.
+        stream.busy.set(true);
+    }
     let retry_after = stream.map_or(5, |s| s.config.filter.retry_after_seconds);
     // SAFETY: called from the stream's own hook.
     unsafe { envoy::send_response(filter, &response::unavailable(retry_after)) };
@@ -160,8 +205,11 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_new(
             }
             let stream = Box::new(Stream {
                 config,
-                filter,
+                filter: UnsafeCell::new(filter),
                 paused: Cell::new(false),
+                busy: Cell::new(false),
+                early: RefCell::new(None),
+                resume_in_hook: Cell::new(false),
             });
             Box::into_raw(stream).cast_const().cast()
         },
@@ -191,22 +239,22 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
             let mut host = StreamHost {
                 filter: filter_envoy_ptr,
                 config: &stream.config,
-                paused: &stream.paused,
+                stream,
+                in_request_headers: true,
             };
-            match stream.filter.on_request_headers(&mut host) {
-                Verdict::Continue => abi::HEADERS_CONTINUE,
-                Verdict::Pause => {
-                    stream.paused.set(true);
-                    abi::HEADERS_STOP_ITERATION
-                }
+            let verdict = stream
+                .with_filter(&mut host, |filter, host| filter.on_request_headers(host))
+                .unwrap_or(Verdict::Pause);
+            if verdict == Verdict::Continue || stream.resume_in_hook.get() {
+                abi::HEADERS_CONTINUE
+            } else {
+                stream.paused.set(true);
+                abi::HEADERS_STOP_ITERATION
             }
         },
         || {
             // SAFETY: as above.
-            fail_closed(
-                filter_envoy_ptr,
-                unsafe { stream_of(filter_module_ptr) }.map(|s| &*s),
-            );
+            fail_closed(filter_envoy_ptr, unsafe { stream_of(filter_module_ptr) });
             abi::HEADERS_STOP_ITERATION
         },
     )
@@ -233,7 +281,7 @@ fn probe(filter: FilterEnvoyPtr) {
 /// As [`stream_of`].
 unsafe fn holds_back(filter_module_ptr: FilterModulePtr) -> bool {
     // SAFETY: per this function's contract; only the flag is read.
-    unsafe { filter_module_ptr.cast::<Stream>().as_ref() }.is_some_and(|s| s.paused.get())
+    unsafe { stream_of(filter_module_ptr) }.is_some_and(|s| s.paused.get())
 }
 
 /// # Safety
@@ -357,25 +405,36 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
             } else {
                 (Vec::new(), 0, None)
             };
+            let answer = Answer {
+                id: callout_id as u32,
+                headers,
+                size,
+                body,
+            };
             let mut host = StreamHost {
                 filter: filter_envoy_ptr,
                 config: &stream.config,
-                paused: &stream.paused,
+                stream,
+                in_request_headers: false,
             };
-            stream.filter.on_callout_response(
-                &mut host,
-                callout_id as u32,
-                &headers,
-                size,
-                body.as_deref(),
-            );
+            if stream.busy.get() {
+                // Answered while the filter was still making the callout.
+                stream.early.replace(Some(answer));
+                return;
+            }
+            stream.with_filter(&mut host, |filter, host| {
+                filter.on_callout_response(
+                    host,
+                    answer.id,
+                    &answer.headers,
+                    answer.size,
+                    answer.body.as_deref(),
+                );
+            });
         },
         || {
             // SAFETY: as above.
-            fail_closed(
-                filter_envoy_ptr,
-                unsafe { stream_of(filter_module_ptr) }.map(|s| &*s),
-            );
+            fail_closed(filter_envoy_ptr, unsafe { stream_of(filter_module_ptr) });
         },
     );
 }
@@ -395,9 +454,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
             let Some(config) = (unsafe { config_of(filter_config_ptr) }) else {
                 return;
             };
-            if let Some(mut root) = config.root() {
-                root.tick(&mut RootSide::new(config));
-            }
+            config.with_root(|root, host| root.tick(host));
         },
         || (),
     );
@@ -437,15 +494,12 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_callout
             } else {
                 (Vec::new(), 0, None)
             };
-            let status = l402_filter::host::header(&headers, ":status");
-            if let Some(mut root) = config.root() {
-                root.on_answer(
-                    &mut RootSide::new(config),
-                    callout_id as u32,
-                    status,
-                    body.as_deref().unwrap_or_default(),
-                );
-            }
+            let status = l402_filter::host::header(&headers, ":status").map(<[u8]>::to_vec);
+            config.on_root_answer(EarlyAnswer {
+                id: callout_id as u32,
+                status,
+                body: body.unwrap_or_default(),
+            });
         },
         || (),
     );

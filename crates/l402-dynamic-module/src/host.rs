@@ -1,7 +1,6 @@
 //! The filter's ports, implemented with Envoy's callbacks: [`StreamHost`] for a request's hooks,
 //! [`RootSide`] for the timer on the main thread.
 
-use std::cell::Cell;
 use std::ffi::c_void;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -14,6 +13,7 @@ use l402_filter::source_address;
 
 use crate::abi;
 use crate::envoy::{self, Caller};
+use crate::hooks::Stream;
 use crate::state::ModuleConfig;
 
 fn since_epoch() -> std::time::Duration {
@@ -30,20 +30,15 @@ fn millis_now() -> u64 {
 pub struct StreamHost<'a> {
     pub filter: *mut c_void,
     pub config: &'a ModuleConfig,
-    /// Cleared when the request is resumed: the stream's body hooks hold it back until then.
-    pub paused: &'a Cell<bool>,
+    pub stream: &'a Stream,
+    /// Inside the request-headers hook, where going on is that hook's answer, not a resume.
+    pub in_request_headers: bool,
 }
 
 impl Host for StreamHost<'_> {
     fn request_headers(&self, names: &[&str]) -> Headers {
-        let mut headers = Vec::new();
-        let mut lines = Vec::new();
-        for name in names {
-            // SAFETY: `filter` is live inside the hook this host was made for.
-            unsafe { envoy::request_header_lines(self.filter, name, &mut lines) };
-            headers.extend(lines.drain(..).map(|value| (name.to_string(), value)));
-        }
-        headers
+        // SAFETY: `filter` is live inside the hook this host was made for.
+        unsafe { envoy::request_headers(self.filter, names) }
     }
 
     fn set_request_header(&mut self, name: &str, value: Option<&[u8]>) {
@@ -88,7 +83,11 @@ impl Host for StreamHost<'_> {
     }
 
     fn resume(&mut self) {
-        self.paused.set(false);
+        self.stream.paused.set(false);
+        if self.in_request_headers {
+            self.stream.resume_in_hook.set(true);
+            return;
+        }
         // SAFETY: as above.
         unsafe { envoy::continue_decoding(self.filter) }
     }

@@ -28,6 +28,17 @@ pub struct ModuleConfig {
     caches: Vec<Arc<CredentialCache>>,
     period: Period,
     timer: Mutex<Option<Timer>>,
+    /// Answers to the timer's callouts that Envoy delivered while the timer was still busy
+    /// making one (Envoy answers at once a callout it cannot send, e.g. with no healthy
+    /// replica): handled as soon as the timer is done.
+    early: Mutex<Vec<EarlyAnswer>>,
+}
+
+/// A timer callout's answer, as the timer reads it.
+pub struct EarlyAnswer {
+    pub id: u32,
+    pub status: Option<Vec<u8>>,
+    pub body: Vec<u8>,
 }
 
 // SAFETY: `envoy` is only passed back to Envoy, from the main thread (the timer's work); every
@@ -86,6 +97,7 @@ impl ModuleConfig {
             caches,
             period: Period::default(),
             timer: Mutex::new(None),
+            early: Mutex::new(Vec::new()),
         });
         root.configure(&mut RootSide::new(&config), filter);
         if let Ok(mut slot) = config.root.lock() {
@@ -121,9 +133,38 @@ impl ModuleConfig {
         self.caches.get(worker_index as usize).cloned()
     }
 
-    /// The timer's state, on the main thread.
-    pub fn root(&self) -> Option<std::sync::MutexGuard<'_, Root>> {
-        self.root.lock().ok()
+    /// Runs the timer's `work` on the main thread, then any answer that arrived during it.
+    pub fn with_root(&self, work: impl FnOnce(&mut Root, &mut RootSide<'_>)) {
+        let Ok(mut root) = self.root.try_lock() else {
+            return;
+        };
+        let mut host = RootSide::new(self);
+        work(&mut root, &mut host);
+        loop {
+            let answers = self.early.lock().map(|mut a| std::mem::take(&mut *a));
+            let Ok(answers) = answers else { return };
+            if answers.is_empty() {
+                return;
+            }
+            for a in answers {
+                root.on_answer(&mut host, a.id, a.status.as_deref(), &a.body);
+            }
+        }
+    }
+
+    /// A timer callout's answer: handled now, or, if it arrived while the timer was making a
+    /// callout (the timer runs on the main thread, so a held lock means just that), when the
+    /// timer is done.
+    pub fn on_root_answer(&self, answer: EarlyAnswer) {
+        if self.root.try_lock().is_err() {
+            if let Ok(mut early) = self.early.lock() {
+                early.push(answer);
+            }
+            return;
+        }
+        self.with_root(|root, host| {
+            root.on_answer(host, answer.id, answer.status.as_deref(), &answer.body)
+        });
     }
 
     /// Stops the timer before the configuration goes (on the main thread).
