@@ -9,15 +9,19 @@
 //! revoked or a key removed by reconfiguring takes effect at once. Counted tokens are never
 //! kept: each of their requests must be counted, and they take the slow path anyway.
 //!
-//! The key is the SHA-256 of every credential-bearing header line, so a hit is the same bytes
-//! the client sent before, never a look-alike.
+//! The key is every credential-bearing header line; the map is indexed by a keyed hash of it
+//! (SipHash with a random key per cache, cheap in wasm where SHA-256 has no native code), and a
+//! hit is confirmed by comparing the whole key in constant time, so it is the same bytes the
+//! client sent before, never a look-alike, and timing tells nobody how close a guess came.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
 use l402_core::credentials::{AUTHORIZATION, GRPC_METADATA_MACAROON, MACAROON};
 use l402_core::{Credential, Identifier};
-use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 use crate::host::Headers;
 
@@ -28,46 +32,48 @@ pub struct Authenticated {
     pub identifier: Identifier,
 }
 
-pub type Key = [u8; 32];
+/// Every credential-bearing header line, lengths first so no two different sets of lines give
+/// the same bytes.
+pub type Key = Vec<u8>;
 
 /// The key of the credential headers in `headers`; `None` when there are none (nothing to
 /// cache: the request is challenged).
 pub fn key_of(headers: &Headers) -> Option<Key> {
-    let mut hash = Sha256::new();
-    let mut any = false;
+    let mut key = Vec::new();
     for (name, value) in headers {
         if [AUTHORIZATION, MACAROON, GRPC_METADATA_MACAROON]
             .iter()
             .any(|n| name.eq_ignore_ascii_case(n))
         {
-            any = true;
-            // Lengths first, so no two different sets of lines hash the same stream.
-            hash.update((name.len() as u64).to_le_bytes());
-            hash.update(name.to_ascii_lowercase().as_bytes());
-            hash.update((value.len() as u64).to_le_bytes());
-            hash.update(value);
+            key.extend_from_slice(&(name.len() as u32).to_le_bytes());
+            key.extend(name.bytes().map(|b| b.to_ascii_lowercase()));
+            key.extend_from_slice(&(value.len() as u32).to_le_bytes());
+            key.extend_from_slice(value);
         }
     }
-    any.then(|| hash.finalize().into())
+    (!key.is_empty()).then_some(key)
 }
 
 /// A bounded map, oldest entry out first. One per configuration and worker thread.
 #[derive(Debug)]
 pub struct CredentialCache {
     inner: Mutex<Entries>,
+    hasher: RandomState,
     capacity: usize,
 }
 
 #[derive(Debug, Default)]
 struct Entries {
-    map: HashMap<Key, Arc<Authenticated>>,
-    order: VecDeque<Key>,
+    /// By the key's hash: the whole key (compared on every hit) and what it authenticated.
+    map: HashMap<u64, (Key, Arc<Authenticated>)>,
+    order: VecDeque<u64>,
 }
 
 impl CredentialCache {
     pub fn new(capacity: usize) -> Self {
         Self {
             inner: Mutex::new(Entries::default()),
+            hasher: RandomState::new(),
             capacity,
         }
     }
@@ -76,18 +82,23 @@ impl CredentialCache {
         if self.capacity == 0 {
             return None;
         }
-        self.inner.lock().ok()?.map.get(key).cloned()
+        let hash = self.hasher.hash_one(key);
+        let entries = self.inner.lock().ok()?;
+        let (stored, entry) = entries.map.get(&hash)?;
+        let same = stored.len() == key.len() && bool::from(stored.as_slice().ct_eq(key));
+        same.then(|| Arc::clone(entry))
     }
 
     pub fn insert(&self, key: Key, entry: Arc<Authenticated>) {
         if self.capacity == 0 {
             return;
         }
+        let hash = self.hasher.hash_one(&key);
         let Ok(mut entries) = self.inner.lock() else {
             return;
         };
-        if entries.map.insert(key, entry).is_none() {
-            entries.order.push_back(key);
+        if entries.map.insert(hash, (key, entry)).is_none() {
+            entries.order.push_back(hash);
         }
         while entries.order.len() > self.capacity {
             if let Some(oldest) = entries.order.pop_front() {
@@ -140,14 +151,15 @@ mod tests {
             })
         };
         for k in 1..=3u8 {
-            cache.insert([k; 32], entry());
+            cache.insert(vec![k; 32], entry());
         }
         assert_eq!(cache.len(), 2);
-        assert!(cache.get(&[1; 32]).is_none());
-        assert!(cache.get(&[3; 32]).is_some());
+        assert!(cache.get(&vec![1; 32]).is_none());
+        assert!(cache.get(&vec![3; 32]).is_some());
+        assert!(cache.get(&vec![3; 31]).is_none(), "only the same bytes");
         let off = CredentialCache::new(0);
-        off.insert([1; 32], entry());
-        assert!(off.is_empty() && off.get(&[1; 32]).is_none());
+        off.insert(vec![1; 32], entry());
+        assert!(off.is_empty() && off.get(&vec![1; 32]).is_none());
     }
 
     fn credential() -> Credential {
