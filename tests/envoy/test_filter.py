@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from client import read_challenge, request
-from envoy_proc import SHIPPED, counter_prefix, envoy_command, render, to_native, validate
+from envoy_proc import SHIPPED, cluster, counter_prefix, envoy_command, render, to_native, validate
 from harness import MASTER_KEY, REVOKED_TOKEN_ID, Envoy, envoy_env, mint
 from l402cli import decode
 from procs import ROOT, free_port
@@ -196,6 +196,32 @@ def test_unknown_invoice_cluster_is_503_and_never_forwards(tmp_path):
         assert resp.status == 503, resp.body
         assert stack.upstream.requests == []
         assert "no_such_cluster" in stack.log.read_text(), "the log names the missing cluster"
+
+
+def no_endpoints(config):
+    cluster(config, "l402_invoicer")["load_assignment"]["endpoints"] = []
+
+
+def read_revocations(plugin):
+    plugin["revocations"] = {"sync_interval_ms": 100}
+
+
+def test_a_callout_envoy_answers_at_once_is_a_503_not_a_hang(tmp_path):
+    """With no replica at all, Envoy answers a callout before the call that starts it returns
+    (no healthy upstream): the request still ends at once, and so do the timer's reads."""
+    with Envoy(tmp_path, plugin_edit=read_revocations, config_edit=no_endpoints) as stack:
+        mac, pre, _ = mint("weather")
+        for headers in ([], [("authorization", f"L402 {mac}:{pre}")]):
+            started = time.monotonic()
+            resp = request(stack.url, "/weather/today", headers, timeout=10)
+            assert resp.status == 503, resp.body
+            assert time.monotonic() - started < 2
+        assert stack.upstream.requests == []
+        time.sleep(0.5)
+        stats = stack.stats()
+        errors = sum(int(line.partition(": ")[2]) for line in stats.splitlines()
+                     if line.partition(": ")[0].endswith("l402_revocations_sync_errors"))
+        assert errors >= 2, "the timer keeps trying, and each failed read is counted"
 
 
 def test_callout_carries_the_canonical_path_without_its_query(stack):
