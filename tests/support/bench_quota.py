@@ -64,10 +64,11 @@ def wrk(url: str, headers: dict, connections: int, seconds: int) -> dict:
     out = subprocess.run([*args, url], check=True, capture_output=True, text=True).stdout
     if "Non-2xx" in out:
         raise SystemExit(f"not every answer was a 200:\n{out}")
-    p50 = re.search(r"50%\s+([\d.]+)(us|ms|s)", out)
-    scale = {"us": 1, "ms": 1000, "s": 1_000_000}[p50.group(2)]
+    def percentile(label):
+        found = re.search(rf"{label}%\s+([\d.]+)(us|ms|s)", out)
+        return float(found.group(1)) * {"us": 1, "ms": 1000, "s": 1_000_000}[found.group(2)]
     return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
-            "p50_us": float(p50.group(1)) * scale}
+            "p50_us": percentile("50"), "p99_us": percentile("99")}
 
 
 def stat(envoy, name: str) -> int:
