@@ -31,3 +31,5 @@ cargo build --release -q -p l402-invoicer
 step "Benchmark: counted tokens against plain tokens through Envoy, and revocations read from Redis"
 bash scripts/build-wasm.sh >/dev/null
 "$CACHE/venv/bin/python" -B tests/support/bench_quota.py --seconds "${BENCH_SECONDS:-3}" 2>&1
+bash scripts/build-native.sh >/dev/null
+"$CACHE/venv/bin/python" -B tests/support/bench_quota.py --build native --seconds "${BENCH_SECONDS:-3}" 2>&1

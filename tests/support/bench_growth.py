@@ -1,37 +1,41 @@
 """Benchmark: how the filter's cost grows with the work, for the .wasm and the dynamic module.
 
-One Envoy per configuration (`--concurrency 1`, pinned to CPU 0, a direct-response route, wrk
-on CPU 1, 16 connections): Envoy's CPU time per paid request, and its memory, as the token
-carries more caveats, the request more header bytes, the configuration more routes (prefix and
-regex, the paid route last), and the static revocation list more ids. One short run each: the
-shape (flat or linear), not the third digit.
+For each row three Envoys (`--concurrency 1`, pinned to CPU 0, a direct-response route; wrk on
+CPU 1, 16 connections): Envoy alone, with the .wasm and with the dynamic module, in interleaved
+rounds. Printed: Envoy alone's CPU time per request, what each build adds to it (medians), and
+each build's memory, as the token carries more caveats, the request more header bytes, the
+configuration more routes (prefix and regex, the paid route last), and the static revocation list
+more ids. Short runs: the shape (flat or linear), not the third digit.
 
-    python tests/support/bench_growth.py [--seconds 2]
+    python tests/support/bench_growth.py [--seconds 2] [--rounds 3]
 
 Prints figures; asserts only that every answer was a 200."""
 
 import argparse
+import json
 import secrets
+import statistics
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 
-from bench_filters import PATH
+from bench_filters import PATH, replace_filter
 from bench_quota import cpu_seconds, direct_response, rss_kib, wrk
 from client import authorization, request
 from envoy_proc import EnvoyProcess, use_build
-from l402cli import mint_token
+from l402cli import l402, mint_token
 from procs import free_port
 
 
-def token(master_key: str, caveats: int) -> dict:
-    """A token with `caveats` caveats in all (the minted `services` one, an expiry, notes; at
-    most 64, the protocol core's limit)."""
+def token(master_key: str, notes: int) -> tuple[dict, int]:
+    """A token with an expiry and `notes` caveats nobody reads, and how many caveats it carries
+    in all (the protocol core takes at most 64)."""
     far = str(int(time.time()) + 86400)
-    extra = [f"weather_note{i}=x" for i in range(caveats - 2)]
+    extra = [f"weather_note{i}=x" for i in range(notes)]
     macaroon, preimage, _ = mint_token("weather", master_key, [f"weather_valid_until={far}", *extra])
-    return authorization(macaroon, preimage)
+    caveats = len(json.loads(l402("decode", macaroon).stdout)["caveats"])
+    return authorization(macaroon, preimage), caveats
 
 
 def other_routes(count: int, kind: str) -> list[dict]:
@@ -42,9 +46,10 @@ def other_routes(count: int, kind: str) -> list[dict]:
 
 def variants(master_key: str):
     """(axis, value, plugin edit, request headers)"""
-    four = token(master_key, 4)
-    for n in (2, 4, 16, 64):
-        yield "caveats", n, None, token(master_key, n)
+    four, _ = token(master_key, 1)
+    for notes in (0, 1, 13, 45):
+        headers, caveats = token(master_key, notes)
+        yield "caveats", caveats, None, headers
     for kib in (0, 4, 16):
         filler = {f"x-filler-{i}": "v" * 200 for i in range(kib * 1024 // 220)}
         yield "header KiB", kib, None, {**four, **filler}
@@ -62,27 +67,45 @@ def variants(master_key: str):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="l402-bench-growth-"))
     master_key = secrets.token_hex(32)
-    print(f"{'axis':16} {'value':>8}   {'wasm CPU µs/req':>15} {'RSS MiB':>8}   {'native CPU µs/req':>17} {'RSS MiB':>8}")
+    print(f"{'axis':14} {'value':>8}  {'Envoy alone':>11}  {'wasm +µs':>9} {'RSS MiB':>8}  {'native +µs':>10} {'RSS MiB':>8}"
+          "   (CPU µs per request: medians of rounds; RSS after the runs)")
+    builds = ("none", "wasm", "native")
     for axis, value, edit, headers in variants(master_key):
-        figures = []
-        for build in ("wasm", "native"):
-            use_build(build)
-            with EnvoyProcess(workdir, free_port(), free_port(), {"L402_MASTER_KEY_1": master_key}, edit,
-                              direct_response, name=f"growth-{build}") as envoy:
-                subprocess.run(["taskset", "-apc", "0", str(envoy.process.pid)], check=True, capture_output=True)
-                resp = request(envoy.url, PATH, list(headers.items()))
+        envoys = {}
+        try:
+            for build in builds:
+                use_build("wasm" if build == "none" else build)
+                config_edit = direct_response if build != "none" else none
+                envoys[build] = EnvoyProcess(workdir, free_port(), free_port(), {"L402_MASTER_KEY_1": master_key},
+                                             edit if build != "none" else None, config_edit, name=f"growth-{build}")
+                subprocess.run(["taskset", "-apc", "0", str(envoys[build].process.pid)], check=True,
+                               capture_output=True)
+                resp = request(envoys[build].url, PATH, list(headers.items()))
                 assert resp.status == 200, (axis, value, build, resp.status, resp.body)
-                cpu = cpu_seconds(envoy.process.pid)
-                done = wrk(envoy.url + PATH, headers, 16, args.seconds)
-                cpu = cpu_seconds(envoy.process.pid) - cpu
-                figures.append((cpu * 1e6 / (done["rps"] * args.seconds), rss_kib(envoy.process.pid) / 1024))
-        (wasm_cpu, wasm_rss), (native_cpu, native_rss) = figures
-        print(f"{axis:16} {value:>8,}   {wasm_cpu:>15.1f} {wasm_rss:>8.1f}   {native_cpu:>17.1f} {native_rss:>8.1f}",
-              flush=True)
+            cpu = {build: [] for build in builds}
+            for _ in range(args.rounds):
+                for build, envoy in envoys.items():
+                    before = cpu_seconds(envoy.process.pid)
+                    done = wrk(envoy.url + PATH, headers, 16, args.seconds)
+                    cpu[build].append((cpu_seconds(envoy.process.pid) - before) * 1e6 / (done["rps"] * args.seconds))
+            rss = {build: rss_kib(envoy.process.pid) / 1024 for build, envoy in envoys.items()}
+        finally:
+            for envoy in envoys.values():
+                envoy.stop()
+        med = {build: statistics.median(values) for build, values in cpu.items()}
+        print(f"{axis:14} {value:>8,}  {med['none']:>11.1f}  {med['wasm'] - med['none']:>+9.1f} {rss['wasm']:>8.1f}  "
+              f"{med['native'] - med['none']:>+10.1f} {rss['native']:>8.1f}", flush=True)
     use_build("wasm")
+
+
+def none(config):
+    """Envoy alone, with the same direct response: the baseline of each row."""
+    direct_response(config)
+    replace_filter(config, None)
 
 
 if __name__ == "__main__":
