@@ -15,9 +15,18 @@ mod common;
 use common::shipped::{plugin_json, root};
 
 /// Filter configuration → the service configuration deployed beside it.
-const PAIRS: [(&str, &str); 4] = [
+const PAIRS: [(&str, &str); 7] = [
     ("envoy/envoy.yaml", "crates/l402-invoicer/invoicer.toml"),
     ("envoy/envoy.yaml", "docker/invoicer.toml"),
+    (
+        "envoy/envoy-native.yaml",
+        "crates/l402-invoicer/invoicer.toml",
+    ),
+    ("envoy/envoy-native.yaml", "docker/invoicer.toml"),
+    (
+        "deploy/envoy-gateway/extension-policy.yaml",
+        "deploy/base/invoicer.toml",
+    ),
     (
         "deploy/sidecar/wasmplugin.yaml",
         "deploy/base/invoicer.toml",
@@ -237,6 +246,8 @@ fn every_shipped_config_is_in_a_pair() {
         .collect();
     let shipped = [
         "envoy/envoy.yaml",
+        "envoy/envoy-native.yaml",
+        "deploy/envoy-gateway/extension-policy.yaml",
         "deploy/sidecar/wasmplugin.yaml",
         "deploy/gateway/wasmplugin.yaml",
         "crates/l402-invoicer/invoicer.toml",
@@ -250,5 +261,5 @@ fn every_shipped_config_is_in_a_pair() {
         );
     }
     let envoy_configs = std::fs::read_dir(root().join("envoy")).unwrap().count();
-    assert_eq!(envoy_configs, 1, "a new file in envoy/ needs a pair here");
+    assert_eq!(envoy_configs, 2, "a new file in envoy/ needs a pair here");
 }

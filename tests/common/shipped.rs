@@ -16,12 +16,16 @@ pub fn root() -> &'static Path {
         .unwrap_or(manifest)
 }
 
-/// The plugin JSON of an Envoy bootstrap (the wasm filter's configuration) or of an Istio
-/// `WasmPlugin` (`spec.pluginConfig`).
+/// The plugin JSON of an Envoy bootstrap (the wasm filter's configuration, or the dynamic
+/// module's), of an Istio `WasmPlugin` (`spec.pluginConfig`) or of an Envoy Gateway
+/// `EnvoyExtensionPolicy` (`spec.dynamicModule[0].config`).
 pub fn plugin_json(yaml: &str) -> String {
     let doc: serde_yaml::Value = serde_yaml::from_str(yaml).unwrap();
     if let Some(plugin) = doc.get("spec").and_then(|s| s.get("pluginConfig")) {
         return serde_json::to_string(plugin).unwrap();
+    }
+    if let Some(module) = doc.get("spec").and_then(|s| s.get("dynamicModule")) {
+        return serde_json::to_string(&module[0]["config"]).unwrap();
     }
     let listeners = doc["static_resources"]["listeners"].as_sequence().unwrap();
     listeners
@@ -29,8 +33,15 @@ pub fn plugin_json(yaml: &str) -> String {
         .flat_map(|l| l["filter_chains"].as_sequence().unwrap())
         .flat_map(|c| c["filters"].as_sequence().unwrap())
         .flat_map(|f| f["typed_config"]["http_filters"].as_sequence().unwrap())
-        .find(|f| f["name"] == "envoy.filters.http.wasm")
-        .and_then(|f| f["typed_config"]["config"]["configuration"]["value"].as_str())
+        .find_map(|f| match f["name"].as_str() {
+            Some("envoy.filters.http.wasm") => {
+                f["typed_config"]["config"]["configuration"]["value"].as_str()
+            }
+            Some("envoy.filters.http.dynamic_modules") => {
+                f["typed_config"]["filter_config"]["value"].as_str()
+            }
+            _ => None,
+        })
         .unwrap()
         .to_string()
 }
