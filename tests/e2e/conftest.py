@@ -1,25 +1,15 @@
 """End-to-end fixtures: one regtest Lightning network per test session (btcd, alice, bob and a
-funded channel; ~15 s to start), and the Go peer built from Aperture's own packages."""
+funded channel; ~15 s to start), the Go peer built from Aperture's own packages, and every test
+with both builds of the filter (tests/support/builds.py)."""
 
 import os
 import subprocess
 
 import pytest
 
-from envoy_proc import BUILDS, use_build
+from builds import filter_build, with_build  # noqa: F401 (fixtures: every test, both builds)
 from procs import ROOT
 from regtest import Regtest
-
-
-@pytest.fixture(scope="session", params=BUILDS)
-def filter_build(request):
-    """Every test here runs with the .wasm and with the dynamic module."""
-    return request.param
-
-
-@pytest.fixture(autouse=True)
-def with_build(filter_build):
-    use_build(filter_build)
 
 
 @pytest.fixture(scope="session")

@@ -1,18 +1,8 @@
 import pytest
 
-from envoy_proc import BUILDS, use_build
+from builds import filter_build, with_build  # noqa: F401 (fixtures: every test, both builds)
+from envoy_proc import use_build
 from harness import REVOKED_TOKEN_ID, Envoy
-
-
-@pytest.fixture(scope="session", params=BUILDS)
-def filter_build(request):
-    """Every test here runs with the .wasm and with the dynamic module."""
-    return request.param
-
-
-@pytest.fixture(autouse=True)
-def with_build(filter_build):
-    use_build(filter_build)
 
 
 def revoke(plugin):

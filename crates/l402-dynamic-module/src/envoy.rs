@@ -28,33 +28,18 @@ pub fn log(level: Level, message: &str) {
     }
 }
 
-/// Every line of request header `name`.
+/// Every line of request header `name` (the panic probe's per-name read).
 ///
 /// # Safety
 /// `filter` must be the stream's live `filter_envoy_ptr`, inside one of its hooks.
 pub unsafe fn request_header_lines(filter: *mut c_void, name: &str, out: &mut Vec<Vec<u8>>) {
     let key = ModuleBuffer::of(name.as_bytes());
-    let mut value = EnvoyBuffer::NULL;
-    let mut count = 0usize;
-    // SAFETY: per this function's contract; the out-pointers are live locals.
-    let found = unsafe {
-        abi::envoy_dynamic_module_callback_http_get_header(
-            filter,
-            abi::REQUEST_HEADER,
-            key,
-            &mut value,
-            0,
-            &mut count,
-        )
-    };
-    if !found || count == 0 {
-        return;
-    }
-    // SAFETY: Envoy's buffer is valid until the hook returns or a header is set.
-    out.push(unsafe { value.bytes() }.to_vec());
-    for index in 1..count {
+    // Envoy reports how many lines there are with the first.
+    let mut count = 1usize;
+    let mut index = 0usize;
+    while index < count {
         let mut value = EnvoyBuffer::NULL;
-        // SAFETY: as above.
+        // SAFETY: per this function's contract; the out-pointers are live locals.
         let found = unsafe {
             abi::envoy_dynamic_module_callback_http_get_header(
                 filter,
@@ -62,13 +47,15 @@ pub unsafe fn request_header_lines(filter: *mut c_void, name: &str, out: &mut Ve
                 key,
                 &mut value,
                 index,
-                std::ptr::null_mut(),
+                &mut count,
             )
         };
-        if found {
-            // SAFETY: as above.
-            out.push(unsafe { value.bytes() }.to_vec());
+        if !found {
+            return;
         }
+        // SAFETY: Envoy's buffer is valid until the hook returns or a header is set.
+        out.push(unsafe { value.bytes() }.to_vec());
+        index += 1;
     }
 }
 
@@ -265,17 +252,22 @@ pub unsafe fn dispatch(
 }
 
 /// A callout's answer, copied out of Envoy's buffers: the headers, the body's size, and the body
-/// if it is within `limit`.
+/// if it is within `limit`. No answer at all (a reset, one too large) is empty: no `:status`,
+/// which the filter and the timer read as a failure.
 ///
 /// # Safety
 /// The pointers and sizes are the ones Envoy handed to the callout-done hook.
 pub unsafe fn answer(
+    result: u32,
     headers: *const abi::EnvoyHttpHeader,
     headers_size: usize,
     chunks: *const EnvoyBuffer,
     chunks_size: usize,
     limit: usize,
 ) -> (l402_filter::host::Headers, usize, Option<Vec<u8>>) {
+    if result != abi::CALLOUT_SUCCESS {
+        return (Vec::new(), 0, None);
+    }
     let headers: &[abi::EnvoyHttpHeader] = if headers.is_null() {
         &[]
     } else {

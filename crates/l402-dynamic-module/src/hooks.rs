@@ -390,20 +390,16 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_http_callout_done(
             let Some(stream) = (unsafe { stream_of(filter_module_ptr) }) else {
                 return;
             };
-            // No answer (reset, too large): no `:status`, which the filter reads as a failure.
-            let (headers, size, body) = if result == abi::CALLOUT_SUCCESS {
-                // SAFETY: Envoy's buffers, valid for this hook.
-                unsafe {
-                    envoy::answer(
-                        headers,
-                        headers_size,
-                        body_chunks,
-                        body_chunks_size,
-                        callout::MAX_RESPONSE_BYTES,
-                    )
-                }
-            } else {
-                (Vec::new(), 0, None)
+            // SAFETY: Envoy's buffers, valid for this hook.
+            let (headers, size, body) = unsafe {
+                envoy::answer(
+                    result,
+                    headers,
+                    headers_size,
+                    body_chunks,
+                    body_chunks_size,
+                    callout::MAX_RESPONSE_BYTES,
+                )
             };
             let answer = Answer {
                 id: callout_id as u32,
@@ -480,19 +476,16 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_http_callout
             let Some(config) = (unsafe { config_of(filter_config_ptr) }) else {
                 return;
             };
-            let (headers, _, body) = if result == abi::CALLOUT_SUCCESS {
-                // SAFETY: Envoy's buffers, valid for this hook.
-                unsafe {
-                    envoy::answer(
-                        headers,
-                        headers_size,
-                        body_chunks,
-                        body_chunks_size,
-                        MAX_ANSWER_BYTES,
-                    )
-                }
-            } else {
-                (Vec::new(), 0, None)
+            // SAFETY: Envoy's buffers, valid for this hook.
+            let (headers, _, body) = unsafe {
+                envoy::answer(
+                    result,
+                    headers,
+                    headers_size,
+                    body_chunks,
+                    body_chunks_size,
+                    MAX_ANSWER_BYTES,
+                )
             };
             let status = l402_filter::host::header(&headers, ":status").map(<[u8]>::to_vec);
             config.on_root_answer(EarlyAnswer {
