@@ -61,7 +61,11 @@ impl Stream {
         // SAFETY: `busy` makes this the only reference to the filter until it is cleared.
         let filter = unsafe { &mut *self.filter.get() };
         let out = work(filter, host);
-        while let Some(a) = self.early.borrow_mut().take() {
+        loop {
+            // Taken in a statement of its own: the borrow must end before the filter runs,
+            // which may start another callout that Envoy answers at once into `early`.
+            let next = self.early.borrow_mut().take();
+            let Some(a) = next else { break };
             filter.on_callout_response(host, a.id, &a.headers, a.size, a.body.as_deref());
         }
         self.busy.set(false);
