@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The test command (CI runs it with no argument). Installs what is missing, then runs a stage:
-#   all    (default) lint, unit, property, CLI and Aperture interop tests, the wasm build, the
-#          filter in real Envoy, end-to-end tests on a real regtest Lightning network, the
+#   all    (default) lint, unit, property, CLI and Aperture interop tests, the wasm and dynamic
+#          module builds, the filter in real Envoy (both builds), end-to-end tests on a real
+#          regtest Lightning network (both builds), the
 #          invoice service, the deploy/ manifests and docker-compose.yml, bounded fuzzing and the
 #          benchmarks (first run: building lnd takes several minutes)
-#   quick  format check, clippy, the cargo tests, the wasm build and the filter in real Envoy
+#   quick  format check, clippy, the cargo tests, both builds and the filter in real Envoy
 #          (tests/envoy): a few minutes on a machine that has run it before
 # Both end with one line, `N passed, N failed` (cargo's and pytest's counts together), and exit
 # non-zero when anything failed.
@@ -40,11 +41,11 @@ bash scripts/build-native.sh probes
 
 # tests/test_versions.py: the pins that cannot read versions.env agree with it (no tools needed).
 if [ "$stage" = quick ]; then
-  step "The filter in real Envoy (the built .wasm, a stand-in invoice service)"
+  step "The filter in real Envoy (the .wasm and the dynamic module, a stand-in invoice service)"
   cargo build --release -q -p l402-cli
   suites=(tests/envoy tests/test_versions.py)
 else
-  step "Envoy, invoice-service and end-to-end tests (real Envoy, the built .wasm, regtest lnd)"
+  step "Envoy, invoice-service and end-to-end tests (real Envoy with the .wasm and the dynamic module, regtest lnd)"
   cargo build --release -q -p l402-cli -p l402-invoicer
   suites=(tests/envoy tests/e2e tests/deploy tests/test_versions.py)
 fi

@@ -121,9 +121,9 @@ def main():
 
         with EnvoyProcess(workdir, free_port(), invoicer.port, {"L402_MASTER_KEY_1": master_key}, plugin,
                           direct_response) as envoy:
-            subprocess.run(["taskset", "-pc", "0", str(envoy.process.pid)], check=True, capture_output=True)
+            subprocess.run(["taskset", "-apc", "0", str(envoy.process.pid)], check=True, capture_output=True)
             for pid in (invoicer.process.pid, redis.process.pid):
-                subprocess.run(["taskset", "-pc", "1", str(pid)], check=True, capture_output=True)
+                subprocess.run(["taskset", "-apc", "1", str(pid)], check=True, capture_output=True)
             wait_for(lambda: stat(envoy, "l402_revocations_reads") >= readers, 15, "the first revocation read")
             far = str(int(time.time()) + 86400)
             tokens = {}
