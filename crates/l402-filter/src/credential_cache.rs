@@ -6,8 +6,9 @@
 //! key is known, the signature verifies, the token is not in the static revocation list); the
 //! caveats (service, expiry, capabilities) are still checked on every request, and the shared
 //! revocations too. The cache belongs to one configuration: a new one starts empty, so a token
-//! revoked or a key removed by reconfiguring takes effect at once. Counted tokens are never
-//! kept: each of their requests must be counted, and they take the slow path anyway.
+//! revoked or a key removed by reconfiguring takes effect at once. Counted tokens are kept like
+//! the others: what is cached is that the token is genuine, never a count, so each of their
+//! requests still takes a unit from a block of the shared count.
 //!
 //! The key is every credential-bearing header line; the map is indexed by a keyed hash of it
 //! (SipHash with a random key per cache, cheap in wasm where SHA-256 has no native code), and a

@@ -85,22 +85,32 @@ fn a_plain_token_makes_no_callout() {
 }
 
 #[test]
-fn a_counted_token_is_never_kept_in_the_credential_cache() {
+fn a_cached_counted_token_is_still_counted_on_every_request() {
     let cache = Arc::new(crate::credential_cache::CredentialCache::new(16));
     let (m, _) = counted(Some(50));
+    let config = config(serde_json::json!({}));
+    let worker = Arc::new(Worker::default());
+    let run = |host: &mut MemoryHost| {
+        let mut filter = RequestFilter::new(config.clone(), worker.clone())
+            .with_cache(Arc::clone(&cache));
+        let verdict = filter.on_request_headers(host);
+        (filter, verdict)
+    };
     let mut host = request(&m, 0);
-    let mut filter = RequestFilter::new(config(serde_json::json!({})), Default::default())
-        .with_cache(Arc::clone(&cache));
-    assert_eq!(filter.on_request_headers(&mut host), Verdict::Pause);
-    assert!(cache.is_empty());
-    let (plain, _) = counted(None);
-    let mut filter = RequestFilter::new(config(serde_json::json!({})), Default::default())
-        .with_cache(Arc::clone(&cache));
-    assert_eq!(
-        filter.on_request_headers(&mut request(&plain, 0)),
-        Verdict::Continue
-    );
-    assert_eq!(cache.len(), 1);
+    let (mut filter, verdict) = run(&mut host);
+    assert_eq!(verdict, Verdict::Pause);
+    assert_eq!(cache.len(), 1, "the authentication is kept");
+    answer(&mut filter, &mut host, 7, lease(2, 48, 1));
+    assert!(host.resumed);
+
+    // A cache hit serves the block's second unit, and the next request asks for another.
+    let mut second = request(&m, 1);
+    assert_eq!(run(&mut second).1, Verdict::Continue);
+    assert!(second.dispatched.is_empty());
+    assert_eq!(second.header(REQUESTS_REMAINING_HEADER), vec![&b"48"[..]]);
+    let mut third = request(&m, 2);
+    assert_eq!(run(&mut third).1, Verdict::Pause);
+    assert_eq!(third.dispatched_paths, ["/v1/quota/leases"]);
 }
 
 #[test]

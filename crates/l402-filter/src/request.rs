@@ -195,11 +195,10 @@ impl RequestFilter {
             credential,
             identifier,
         });
-        // Counted tokens are never kept: each request of theirs is counted anyway.
-        if verified.granted.requests.is_none() {
-            if let (Some(key), Some(cache)) = (key, &self.cache) {
-                cache.insert(key, Arc::clone(&authenticated));
-            }
+        // Counted tokens are kept too: only the authentication is cached, and each of their
+        // requests still takes a unit from a block (or asks for one) in `serve`.
+        if let (Some(key), Some(cache)) = (key, &self.cache) {
+            cache.insert(key, Arc::clone(&authenticated));
         }
         Ok((authenticated, verified))
     }
