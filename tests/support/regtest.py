@@ -215,13 +215,17 @@ class Regtest:
         started = time.time()
         self.log("starting btcd (regtest)")
         self.btcd.start()
+        # btcd mines only to --miningaddr, known once bob has a wallet: bob is started once for
+        # an address, then btcd again with it. No lnd runs across that restart: one that
+        # reconnected to the new btcd mid-rescan was seen never to report synced.
+        self.bob.start()
+        address = self.bob.cli("newaddress", "p2wkh", check=True)["address"]
+        self.bob.stop()
+        self.btcd.stop()
+        self.btcd.start(mining_address=address)
         self.log("starting lnd alice (merchant) and bob (payer)")
         self.alice.start()
         self.bob.start()
-        address = self.bob.cli("newaddress", "p2wkh", check=True)["address"]
-        # btcd mines only to --miningaddr, known once bob has a wallet: restart it with that.
-        self.btcd.stop()
-        self.btcd.start(mining_address=address)
         self.log(f"mining {FUNDING_BLOCKS} blocks to bob (segwit activates at 432)")
         self.btcd.mine(FUNDING_BLOCKS)
         self.alice.wait_synced()
