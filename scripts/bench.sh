@@ -19,6 +19,8 @@ bash scripts/build-wasm.sh >/dev/null
 bash scripts/build-native.sh >/dev/null
 cargo build -q --release --target wasm32-wasip1 --manifest-path tests/support/noop-filter/Cargo.toml \
   --target-dir target/noop-filter
+CARGO_TARGET_DIR="$ROOT/target/probes/noop" cargo build -q --profile native -p l402-dynamic-module \
+  --features noop-probe
 "$CACHE/venv/bin/python" -B tests/support/bench_filters.py --seconds "${BENCH_SECONDS:-3}" 2>&1
 
 step "Benchmark: the filter's cost as the work grows (caveats, header bytes, routes, revoked ids)"

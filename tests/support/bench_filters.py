@@ -32,6 +32,8 @@ from l402cli import mint_token
 from procs import ROOT, free_port, require
 
 NOOP_WASM = ROOT / "target" / "noop-filter" / "wasm32-wasip1" / "release" / "noop_filter.wasm"
+# The dynamic module built with `--features noop-probe`: every request goes on untouched.
+NOOP_NATIVE = ROOT / "target" / "probes" / "noop" / "native" / "libl402.so"
 JWT_SECRET = secrets.token_bytes(32)
 PATH = "/weather/today"
 
@@ -78,12 +80,13 @@ def edits(kind: str):
             config_of["typed_config"]["config"]["vm_config"]["code"]["local"]["filename"] = str(NOOP_WASM)
         elif kind.startswith("jwt_authn"):
             replace_filter(config, jwt_authn(cache="with" in kind))
-    build = "native" if kind == "l402 native module" else "wasm"
+    build = "native" if kind in ("l402 native module", "do-nothing dynamic module") else "wasm"
     return build, edit
 
 
 KINDS = ["envoy without filter", "do-nothing wasm filter", "l402 wasm", "l402 wasm, no credential cache",
-         "l402 native module", "jwt_authn HS256", "jwt_authn HS256 with cache"]
+         "do-nothing dynamic module", "l402 native module", "jwt_authn HS256", "jwt_authn HS256 with cache"]
+UNPAID_PASS = ("envoy without filter", "do-nothing wasm filter", "do-nothing dynamic module")
 
 
 def main():
@@ -94,7 +97,7 @@ def main():
     if not shutil.which("wrk"):
         sys.exit("wrk is missing: scripts/setup.sh installs it (Debian package wrk)")
     for path, how in ((WASM, "scripts/build-wasm.sh"), (NATIVE, "scripts/build-native.sh"),
-                      (NOOP_WASM, "scripts/bench.sh builds it")):
+                      (NOOP_WASM, "scripts/bench.sh builds it"), (NOOP_NATIVE, "scripts/bench.sh builds it")):
         require(path, f"run {how}")
     workdir = Path(tempfile.mkdtemp(prefix="l402-bench-filters-"))
     master_key = secrets.token_hex(32)
@@ -113,8 +116,11 @@ def main():
             def plugin(p, kind=kind):
                 if "no credential cache" in kind:
                     p["credential_cache_size"] = 0
-            envoys[kind] = EnvoyProcess(workdir, free_port(), free_port(), {"L402_MASTER_KEY_1": master_key},
-                                        plugin, edit, name=f"envoy{len(envoys)}")
+            env = {"L402_MASTER_KEY_1": master_key}
+            if kind == "do-nothing dynamic module":
+                env["ENVOY_DYNAMIC_MODULES_SEARCH_PATH"] = str(NOOP_NATIVE.parent)
+            envoys[kind] = EnvoyProcess(workdir, free_port(), free_port(), env, plugin, edit,
+                                        name=f"envoy{len(envoys)}")
             subprocess.run(["taskset", "-apc", "0", str(envoys[kind].process.pid)], check=True, capture_output=True)
         use_build("wasm")
         sent = {kind: headers["jwt"] if kind.startswith("jwt") else headers["l402"] for kind in KINDS}
@@ -122,7 +128,7 @@ def main():
             resp = request(envoy.url, PATH, list(sent[kind].items()))
             assert resp.status == 200, (kind, resp.status, resp.body)
             unpaid = request(envoy.url, PATH).status
-            assert unpaid != 200 or kind in ("envoy without filter", "do-nothing wasm filter"), (kind, unpaid)
+            assert (unpaid == 200) == (kind in UNPAID_PASS), (kind, unpaid)
 
         results = {kind: {"rps": [], "cpu_us": [], "p50_us": [], "p99_us": []} for kind in KINDS}
         for round_ in range(args.rounds):

@@ -22,6 +22,10 @@ use crate::guard::guarded;
 use crate::host::StreamHost;
 use crate::state::{EarlyAnswer, ModuleConfig};
 
+/// The benchmark's do-nothing build (`--features noop-probe`): no stream object, every request
+/// goes on untouched.
+const NOOP: bool = cfg!(feature = "noop-probe");
+
 /// One request: the filter's state machine, and what the hooks need around it.
 pub struct Stream {
     config: Arc<ModuleConfig>,
@@ -85,6 +89,9 @@ unsafe fn config_of<'a>(ptr: FilterConfigModulePtr) -> Option<&'a ModuleConfig> 
 /// `ptr` is what [`envoy_dynamic_module_on_http_filter_new`] returned and Envoy has not
 /// destroyed it; Envoy calls a stream's hooks on one thread.
 unsafe fn stream_of<'a>(ptr: FilterModulePtr) -> Option<&'a Stream> {
+    if NOOP {
+        return None;
+    }
     // SAFETY: per this function's contract; shared: the filter inside is reached through
     // `Stream::with_filter` only.
     unsafe { ptr.cast::<Stream>().as_ref() }
@@ -186,6 +193,11 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_new(
     filter_config_ptr: FilterConfigModulePtr,
     filter_envoy_ptr: FilterEnvoyPtr,
 ) -> FilterModulePtr {
+    if NOOP {
+        // Envoy answers 500 for a stream without a filter object: any non-null pointer will do,
+        // as no hook of this build reads it (`stream_of` is always `None`).
+        return std::ptr::NonNull::<Stream>::dangling().as_ptr().cast_const().cast();
+    }
     guarded(
         "stream creation",
         || {
@@ -230,6 +242,9 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
     filter_module_ptr: FilterModulePtr,
     _end_of_stream: bool,
 ) -> u32 {
+    if NOOP {
+        return abi::HEADERS_CONTINUE;
+    }
     guarded(
         "request headers",
         || {
@@ -365,7 +380,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_destroy(
     guarded(
         "stream teardown",
         || {
-            if !filter_module_ptr.is_null() {
+            if !filter_module_ptr.is_null() && !NOOP {
                 // SAFETY: the pointer came from Box::into_raw in filter_new.
                 drop(unsafe { Box::from_raw(filter_module_ptr.cast::<Stream>().cast_mut()) });
             }
