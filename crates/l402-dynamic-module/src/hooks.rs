@@ -196,7 +196,10 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_new(
     if NOOP {
         // Envoy answers 500 for a stream without a filter object: any non-null pointer will do,
         // as no hook of this build reads it (`stream_of` is always `None`).
-        return std::ptr::NonNull::<Stream>::dangling().as_ptr().cast_const().cast();
+        return std::ptr::NonNull::<Stream>::dangling()
+            .as_ptr()
+            .cast_const()
+            .cast();
     }
     guarded(
         "stream creation",

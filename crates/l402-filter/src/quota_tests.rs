@@ -91,8 +91,8 @@ fn a_cached_counted_token_is_still_counted_on_every_request() {
     let config = config(serde_json::json!({}));
     let worker = Arc::new(Worker::default());
     let run = |host: &mut MemoryHost| {
-        let mut filter = RequestFilter::new(config.clone(), worker.clone())
-            .with_cache(Arc::clone(&cache));
+        let mut filter =
+            RequestFilter::new(config.clone(), worker.clone()).with_cache(Arc::clone(&cache));
         let verdict = filter.on_request_headers(host);
         (filter, verdict)
     };
@@ -334,4 +334,53 @@ fn a_used_up_block_goes_with_the_next_lease_request_or_back_to_the_timer() {
         1,
         "the hand-in failed: the timer gives the block back"
     );
+}
+
+#[test]
+fn an_attenuated_copy_is_not_served_from_the_original_copys_block() {
+    let (m, _) = counted(Some(50));
+    let mut fewer = m.clone();
+    fewer.add_first_party_caveat(b"weather_requests=5".to_vec());
+    let config = config(serde_json::json!({}));
+    let worker = Arc::new(Worker::default());
+    let mut host = request(&m, 0);
+    let mut filter = RequestFilter::new(config.clone(), worker.clone());
+    assert_eq!(filter.on_request_headers(&mut host), Verdict::Pause);
+    answer(&mut filter, &mut host, 7, lease(10, 40, 1));
+
+    // The lent copy's ceiling is the service's to enforce: it asks, and is refused there.
+    let mut lent = request(&fewer, 1);
+    let mut filter = RequestFilter::new(config.clone(), worker.clone());
+    assert_eq!(filter.on_request_headers(&mut lent), Verdict::Pause);
+    assert_eq!(lent.dispatched_paths, ["/v1/quota/leases"]);
+
+    let mut again = request(&m, 2);
+    let mut filter = RequestFilter::new(config, worker);
+    assert_eq!(filter.on_request_headers(&mut again), Verdict::Continue);
+    assert!(
+        again.dispatched.is_empty(),
+        "the original copy keeps its block"
+    );
+}
+
+#[test]
+fn a_used_up_token_is_never_let_through_by_fail_open() {
+    let (m, _) = counted(Some(5));
+    let config = config(serde_json::json!({"fail_open": true}));
+    // The challenge callout fails after the answer, or cannot be made at all.
+    let mut host = request(&m, 0);
+    let mut filter = RequestFilter::new(config.clone(), Default::default());
+    filter.on_request_headers(&mut host);
+    answer(&mut filter, &mut host, 7, lease(0, 0, 0));
+    answer(&mut filter, &mut host, 8, (vec![], Vec::new()));
+    assert_eq!(host.sent.as_ref().map(|r| r.status), Some(503));
+    assert!(!host.resumed && !host.counted("l402_requests_fail_open"));
+
+    let mut host = request(&m, 0);
+    let mut filter = RequestFilter::new(config, Default::default());
+    filter.on_request_headers(&mut host);
+    host.refuse_dispatch = true;
+    answer(&mut filter, &mut host, 7, lease(0, 0, 0));
+    assert_eq!(host.sent.as_ref().map(|r| r.status), Some(503));
+    assert!(!host.resumed && !host.counted("l402_requests_fail_open"));
 }

@@ -17,6 +17,7 @@ use crate::canonical::{Refusal, RequestLine};
 use crate::config::{Credentials, FilterConfig};
 use crate::credential_cache::{self, Authenticated, CredentialCache};
 use crate::host::{header, Call, Headers, Host, Level};
+use crate::leases::Counted;
 use crate::metrics::{Counter, Quota, Requests, Revocations};
 use crate::response;
 use crate::routing::Decision;
@@ -63,6 +64,8 @@ enum State {
         token: u32,
         service: String,
         grpc: bool,
+        /// Whether `fail_open` may let the request through if no challenge comes.
+        fail_open: bool,
     },
     /// A counted token's request waits for permission.
     AwaitingLease {
@@ -77,6 +80,8 @@ enum State {
 struct PendingLease {
     token_id: TokenId,
     service: String,
+    /// The token's `<service>_requests`: blocks serve only the copy they were granted to.
+    limit: u64,
     grpc: bool,
     /// The challenge callout's body, sent if the token turns out used up.
     challenge: Vec<u8>,
@@ -232,17 +237,19 @@ impl RequestFilter {
             return self.reject(host, paid.service, paid.line, paid.grpc, &used_up);
         }
         let now = host.now_millis();
-        let from_block = self
-            .worker
-            .leases()
-            .and_then(|mut l| l.take(&token_id, now));
+        let copy = Counted {
+            token: token_id,
+            service: paid.service,
+            limit,
+        };
+        let from_block = self.worker.leases().and_then(|mut l| l.take(&copy, now));
         self.forward(host, paid);
         if let Some(left) = from_block {
             self.worker.served_from_block();
             self.served(host, left);
             return Verdict::Continue;
         }
-        self.ask_for_lease(host, paid)
+        self.ask_for_lease(host, paid, &copy)
     }
 
     /// A counted token's request goes through: counted, with the estimate of what is left.
@@ -254,18 +261,19 @@ impl RequestFilter {
         }
     }
 
-    fn ask_for_lease(&mut self, host: &mut dyn Host, paid: &Paid<'_>) -> Verdict {
+    fn ask_for_lease(
+        &mut self,
+        host: &mut dyn Host,
+        paid: &Paid<'_>,
+        copy: &Counted<'_>,
+    ) -> Verdict {
         let credential = paid.credential;
         let token = format!(
             "{}:{}",
             to_base64(&credential.macaroon.encode()),
             hex::encode(credential.preimage)
         );
-        let token_id = &paid.verified.identifier.token_id;
-        let done = self
-            .worker
-            .leases()
-            .and_then(|mut l| l.take_used_up(token_id));
+        let done = self.worker.leases().and_then(|mut l| l.take_used_up(copy));
         let lease = LeaseRequest {
             service: paid.service.into(),
             token: token.into(),
@@ -278,7 +286,7 @@ impl RequestFilter {
         let (lease, challenge) = match bodies {
             Ok(bodies) => bodies,
             Err(e) => {
-                self.hand_back(*token_id, done);
+                self.hand_back(copy, done);
                 let why = format!("cannot encode callout: {e}");
                 return self.fail(host, FailureKind::Dispatch, &why, false);
             }
@@ -291,8 +299,9 @@ impl RequestFilter {
         match host.dispatch(&self.config.invoice_service, call) {
             Ok(token) => {
                 let pending = PendingLease {
-                    token_id: *token_id,
+                    token_id: copy.token,
                     service: paid.service.to_string(),
+                    limit: copy.limit,
                     grpc: paid.grpc,
                     challenge,
                     done,
@@ -301,7 +310,7 @@ impl RequestFilter {
                 Verdict::Pause
             }
             Err(e) => {
-                self.hand_back(*token_id, done);
+                self.hand_back(copy, done);
                 let cluster = &self.config.invoice_service.cluster;
                 let why = format!("invoice service cluster `{cluster}` refused the call: {e:?}");
                 self.fail(host, FailureKind::Dispatch, &why, false)
@@ -387,7 +396,7 @@ impl RequestFilter {
             &format!("challenging ({service}): {rejection}"),
         );
         match self.challenge_body(host, service, line, rejection) {
-            Ok(body) => self.ask_for_challenge(host, service, grpc, body),
+            Ok(body) => self.ask_for_challenge(host, service, grpc, body, self.config.fail_open),
             Err(e) => {
                 let why = format!("cannot encode callout: {e}");
                 self.fail(host, FailureKind::Dispatch, &why, self.config.fail_open)
@@ -421,6 +430,7 @@ impl RequestFilter {
         service: &str,
         grpc: bool,
         body: Vec<u8>,
+        fail_open: bool,
     ) -> Verdict {
         let call = Call {
             method: "POST",
@@ -433,6 +443,7 @@ impl RequestFilter {
                     token,
                     service: service.to_string(),
                     grpc,
+                    fail_open,
                 };
                 Verdict::Pause
             }
@@ -442,7 +453,7 @@ impl RequestFilter {
                     host,
                     FailureKind::Dispatch,
                     &format!("invoice service cluster `{cluster}` refused the call: {e:?}"),
-                    self.config.fail_open,
+                    fail_open,
                 )
             }
         }
@@ -457,12 +468,13 @@ impl RequestFilter {
         body_size: usize,
         body: Option<&[u8]>,
     ) {
-        let (service, grpc) = match std::mem::replace(&mut self.state, State::Done) {
+        let (service, grpc, fail_open) = match std::mem::replace(&mut self.state, State::Done) {
             State::AwaitingChallenge {
                 token: expected,
                 service,
                 grpc,
-            } if expected == token => (service, grpc),
+                fail_open,
+            } if expected == token => (service, grpc, fail_open),
             State::AwaitingLease {
                 token: expected,
                 pending,
@@ -497,7 +509,7 @@ impl RequestFilter {
             }
             Outcome::Failed(failure) => {
                 let (kind, why) = (failure.kind(), failure.describe());
-                if let Verdict::Continue = self.fail(host, kind, &why, self.config.fail_open) {
+                if let Verdict::Continue = self.fail(host, kind, &why, fail_open) {
                     host.resume();
                 }
             }
@@ -514,14 +526,20 @@ impl RequestFilter {
         let PendingLease {
             token_id,
             service,
+            limit,
             grpc,
             challenge,
             done,
         } = pending;
+        let copy = Counted {
+            token: token_id,
+            service: &service,
+            limit,
+        };
         let answer = match answer {
             Ok(answer) => answer,
             Err(failure) => {
-                self.hand_back(token_id, done);
+                self.hand_back(&copy, done);
                 // Never `fail_open` here: letting it through could serve more than was paid for.
                 host.count(Counter::Quota(Quota::Unavailable));
                 let why = format!("no permission for a counted token: {}", failure.describe());
@@ -534,7 +552,7 @@ impl RequestFilter {
             let left = self
                 .worker
                 .leases()
-                .map_or(answer.remaining, |mut l| l.keep(token_id, &answer, now));
+                .map_or(answer.remaining, |mut l| l.keep(&copy, &answer, now));
             self.served(host, left);
             return Verdict::Continue;
         }
@@ -551,13 +569,14 @@ impl RequestFilter {
         if self.dry_run_lets_through(host, &format!("challenge ({service}): quota exhausted")) {
             return Verdict::Continue;
         }
-        self.ask_for_challenge(host, &service, grpc, challenge)
+        // A used-up token was already let through once per unit: `fail_open` would serve more.
+        self.ask_for_challenge(host, &service, grpc, challenge, false)
     }
 
     /// A used-up block whose hand-in did not reach the service goes to the timer's next returns.
-    fn hand_back(&self, token_id: TokenId, done: Option<String>) {
+    fn hand_back(&self, copy: &Counted<'_>, done: Option<String>) {
         if let (Some(lease), Some(mut leases)) = (done, self.worker.leases()) {
-            leases.keep_used_up(token_id, lease);
+            leases.keep_used_up(copy, lease);
         }
     }
 

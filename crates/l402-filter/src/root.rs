@@ -232,10 +232,15 @@ mod tests {
             held: 0,
             hold_ms: 5_000,
         };
-        root.worker()
-            .leases()
-            .unwrap()
-            .keep(TokenId([1; 32]), &answer, 0);
+        root.worker().leases().unwrap().keep(
+            &crate::leases::Counted {
+                token: TokenId([1; 32]),
+                service: "weather",
+                limit: 100,
+            },
+            &answer,
+            0,
+        );
         host.now = 1_500;
         root.tick(&mut host);
         assert_eq!(host.dispatched, ["/v1/quota/returns"]);
