@@ -42,6 +42,10 @@ pub struct Issuer<B> {
     pub catalog: Catalog,
     pub minting: Minting,
     pub invoice_expiry_seconds: u32,
+    /// The longest a counted token is minted for when its service sets no lifetime: its count
+    /// in the store is kept that long after its last use, so it must not outlive the count
+    /// (a count that lapsed would start again from N).
+    pub counted_lifetime_seconds: u64,
     pub limiter: RateLimiter,
     /// The shared store, for `rate_limit.store = "redis"`.
     pub store: Option<Arc<Store>>,
@@ -80,7 +84,11 @@ impl<B: InvoiceBackend> Issuer<B> {
         })?;
 
         let now = unix_now();
-        let grant = service.grant(&offer, now);
+        let mut grant = service.grant(&offer, now);
+        if grant.requests.is_some() && grant.valid_until.is_none() {
+            let most = i64::try_from(self.counted_lifetime_seconds).unwrap_or(i64::MAX);
+            grant.valid_until = Some(now.saturating_add(most));
+        }
         let mut random = [0u8; 28];
         getrandom::fill(&mut random).map_err(IssueError::Random)?;
         let (macaroon, identifier) = mint_derived(

@@ -122,6 +122,7 @@ fn issuer(mode: Mode, per_client_burst: u32) -> Issuer<FakeLnd> {
             key_id: KeyId(7),
         },
         invoice_expiry_seconds: 600,
+        counted_lifetime_seconds: 86_400,
         limiter: RateLimiter::new(
             RateLimits {
                 store: crate::ratelimit::BucketStore::Memory,
@@ -501,4 +502,28 @@ async fn without_a_store_counted_tokens_and_revocations_answer_what_is_missing()
         json["error"].as_str().unwrap().contains("[admin]"),
         "{json}"
     );
+}
+
+#[tokio::test]
+async fn a_counted_token_never_outlives_its_count() {
+    let mut issuer = issuer(Mode::Honest, 10);
+    let unlimited = |requests| Service {
+        name: "bulk".into(),
+        tier: 0,
+        capabilities: vec![],
+        price_msat: 1_000,
+        requests,
+        overrides: vec![],
+        token_lifetime_seconds: None,
+        memo: "bulk".into(),
+    };
+    issuer.catalog = Catalog::new(vec![unlimited(Some(100))]);
+    let counted = issuer.issue(&request("bulk", "/bulk")).await.unwrap();
+    let now = unix_now();
+    let until = counted.valid_until.expect("a counted token expires");
+    assert!((until - now - 86_400).abs() <= 1, "{until} - {now}");
+
+    issuer.catalog = Catalog::new(vec![unlimited(None)]);
+    let plain = issuer.issue(&request("bulk", "/bulk")).await.unwrap();
+    assert_eq!(plain.valid_until, None, "a plain token keeps no lifetime");
 }

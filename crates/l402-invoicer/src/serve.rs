@@ -65,6 +65,7 @@ fn issuer(
         catalog: config.catalog.clone(),
         minting: config.minting.clone(),
         invoice_expiry_seconds: config.invoice_expiry_seconds,
+        counted_lifetime_seconds: config.quota.idle_lifetime_seconds,
         limiter: RateLimiter::new(config.rate_limits, Instant::now()),
         store,
         metrics,
