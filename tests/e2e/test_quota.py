@@ -6,6 +6,7 @@ with any count; the paid flow with a real payment is `test_pay_per_request_on_re
 
 import http.client
 import json
+import re
 import threading
 import time
 from urllib.parse import urlsplit
@@ -173,6 +174,12 @@ def test_store_down_means_503_for_counted_tokens_and_nothing_for_plain_ones(stac
     refused = request(stack.envoys[1].url, "/weather/today", fresh)
     assert refused.status == 503 and refused.header("retry-after")
     assert stack.served(fresh_id) == 0
+    errors = 0
+    for replica in stack.invoicers:
+        status, body = replica.get("/readyz")
+        assert status == 200 and body["redis"].startswith("down"), ("still issuing challenges", status, body)
+        errors += sum(map(int, re.findall(r"^l402_redis_errors_total\{[^}]*\} (\d+)$", replica.get("/metrics")[1], re.M)))
+    assert errors > 0, "the store's errors are not counted"
     stack.redis.start()
     deadline = time.monotonic() + 15
     while request(stack.envoys[1].url, "/weather/today", fresh).status != 200:
@@ -260,6 +267,11 @@ def test_shared_challenge_limits_hold_across_replicas(tmp_path, net):
         statuses = [stack.invoicers[i % 2].challenge(client_ip="198.51.100.7:1000")[0] for i in range(10)]
         assert statuses.count(200) == 5, statuses
         assert statuses.count(429) == 5
+        # With the buckets in the store, no challenge can be issued without it: out of rotation.
+        stack.redis.stop()
+        for replica in stack.invoicers:
+            status, body = replica.get("/readyz")
+            assert status == 503 and "unreachable" in body["error"], (status, body)
 
 
 def test_l402_revoke_needs_the_admin_token_and_never_prints_it(stack):

@@ -249,16 +249,29 @@ async fn healthz() -> Response {
     Json(json!({ "status": "ok" })).into_response()
 }
 
+/// Ready when challenges can be issued. The store is needed for that only when the rate
+/// limits live in it; otherwise a store that is down is reported but keeps the replica in
+/// rotation: every replica shares it, so taking them all out would turn the counted tokens'
+/// 503s into 503s for every unpaid request as well.
 async fn readyz<B: InvoiceBackend>(State(app): State<App<B>>) -> Response {
-    if let Some(store) = &app.counting.store {
-        if let Err(e) = store.ping().await {
-            return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
-        }
-    }
+    let redis = match &app.counting.store {
+        None => None,
+        Some(store) => Some(match store.ping().await {
+            Ok(()) => "up".to_string(),
+            Err(e) if app.issuer.limits_store().is_some() => {
+                return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+            }
+            Err(e) => format!("down: {e}"),
+        }),
+    };
     let status = app.issuer.backend.status().await;
     match status {
         Ok(node) if node.is_ready() => {
-            Json(json!({ "status": "ready", "lnd_state": node.state })).into_response()
+            let mut body = json!({ "status": "ready", "lnd_state": node.state });
+            if let Some(redis) = redis {
+                body["redis"] = redis.into();
+            }
+            Json(body).into_response()
         }
         Ok(node) => error(
             StatusCode::SERVICE_UNAVAILABLE,

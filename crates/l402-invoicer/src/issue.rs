@@ -112,11 +112,20 @@ impl<B: InvoiceBackend> Issuer<B> {
 }
 
 impl<B> Issuer<B> {
+    /// The store the rate limits live in, when they live in one (`rate_limit.store = "redis"`):
+    /// then no challenge can be issued while it is down.
+    pub fn limits_store(&self) -> Option<&Store> {
+        match self.limiter.limits().store {
+            BucketStore::Redis => self.store.as_deref(),
+            BucketStore::Memory => None,
+        }
+    }
+
     /// One challenge's worth of the rate limits, from the buckets in memory or in the store.
     async fn admit(&self, client: ClientKey) -> Result<Result<(), Limited>, StoreError> {
         let limits = self.limiter.limits();
-        match (&self.store, limits.store) {
-            (Some(store), BucketStore::Redis) => {
+        match self.limits_store() {
+            Some(store) => {
                 let network = client.map(|ip| network_of(ip).to_string());
                 let (scope, bucket) = match &network {
                     Some(network) => (Scope::Client(network), limits.per_client),
@@ -124,7 +133,7 @@ impl<B> Issuer<B> {
                 };
                 store.admit(scope, bucket, limits.global).await
             }
-            _ => Ok(self.limiter.admit(client, Instant::now())),
+            None => Ok(self.limiter.admit(client, Instant::now())),
         }
     }
 }
