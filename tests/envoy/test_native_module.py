@@ -5,6 +5,7 @@ behaviour of the filter itself is every other test here, run with both builds.)"
 
 import os
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -93,3 +94,30 @@ def test_a_panic_in_the_filter_is_a_503_and_envoy_keeps_serving(tmp_path, monkey
         assert request(envoy.url, "/healthz").status == 200
         assert envoy.proxy.process.alive()
         assert "panic in request headers, failing closed" in envoy.log.read_text()
+
+
+def test_a_panic_in_the_timer_is_logged_and_the_timer_goes_on(tmp_path, monkeypatch):
+    """The timer gives blocks back and reads revocations; one that died of a caught panic would
+    leave the revocations unread without a sound."""
+    probe = require(PROBES / "panic" / "native" / "libl402.so", "run scripts/build-native.sh probes")
+    monkeypatch.setenv("ENVOY_DYNAMIC_MODULES_SEARCH_PATH", str(probe.parent))
+    monkeypatch.setenv("L402_TEST_PANIC_TIMER", "1")
+
+    def read_revocations(plugin):
+        plugin["revocations"] = {"sync_interval_ms": 100}
+
+    # The stand-in invoice service answers the timer's reads with 501: each is a counted error.
+    with Envoy(tmp_path, plugin_edit=read_revocations) as envoy:
+        deadline = time.monotonic() + 10
+        while sync_errors(envoy) < 3:
+            assert time.monotonic() < deadline, "the timer stopped after its panic"
+            time.sleep(0.1)
+        log = envoy.log.read_text()
+        assert "panic in timer, failing closed: injected into the timer" in log
+        assert "carrying on with it" in log
+        assert envoy.proxy.process.alive()
+
+
+def sync_errors(envoy) -> int:
+    return sum(int(line.partition(": ")[2]) for line in envoy.stats().splitlines()
+               if line.partition(": ")[0].endswith("l402_revocations_sync_errors"))

@@ -1,4 +1,6 @@
-//! Safe wrappers over the callbacks in [`crate::abi`]: the only place that calls them.
+//! Safe wrappers over the callbacks in [`crate::abi`] for headers, local replies, callouts and
+//! logs. The one-off callbacks (counters in `state`/`host`, the scheduler in `timer`, the worker
+//! index in `hooks`) are called where they are used, each under its own safety note.
 
 use std::ffi::c_void;
 

@@ -232,7 +232,7 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_new(
             });
             Box::into_raw(stream).cast_const().cast()
         },
-        // Envoy closes a stream whose filter could not be made: nothing goes upstream.
+        // Envoy answers 500 for a stream whose filter could not be made: nothing goes upstream.
         std::ptr::null,
     )
 }
@@ -264,9 +264,13 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_request_headers(
                 stream,
                 in_request_headers: true,
             };
-            let verdict = stream
-                .with_filter(&mut host, |filter, host| filter.on_request_headers(host))
-                .unwrap_or(Verdict::Pause);
+            let Some(verdict) =
+                stream.with_filter(&mut host, |filter, host| filter.on_request_headers(host))
+            else {
+                // The filter is in use or was given up by a failure: answered, never passed on.
+                fail_closed(filter_envoy_ptr, Some(stream));
+                return abi::HEADERS_STOP_ITERATION;
+            };
             if verdict == Verdict::Continue || stream.resume_in_hook.get() {
                 abi::HEADERS_CONTINUE
             } else {
@@ -292,6 +296,21 @@ fn probe(filter: FilterEnvoyPtr) {
         #[allow(clippy::panic)]
         {
             panic!("injected by the panic-probe build");
+        }
+    }
+}
+
+/// The timer's injected fault in the panic test build: with `L402_TEST_PANIC_TIMER` set, its
+/// first tick panics while it holds the timer's state.
+#[cfg(feature = "panic-probe")]
+fn timer_probe() {
+    static PANICKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    if std::env::var_os("L402_TEST_PANIC_TIMER").is_some()
+        && !PANICKED.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        #[allow(clippy::panic)]
+        {
+            panic!("injected into the timer by the panic-probe build");
         }
     }
 }
@@ -472,7 +491,11 @@ pub unsafe extern "C" fn envoy_dynamic_module_on_http_filter_config_scheduled(
             let Some(config) = (unsafe { config_of(filter_config_ptr) }) else {
                 return;
             };
-            config.with_root(|root, host| root.tick(host));
+            config.with_root(|root, host| {
+                #[cfg(feature = "panic-probe")]
+                timer_probe();
+                root.tick(host)
+            });
         },
         || (),
     );

@@ -2,7 +2,7 @@
 //! every Envoy thread shares (blocks of counted tokens, revocations read), the timer, the
 //! counters Envoy defined for it, and one credential cache per worker thread.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 
 use l402_filter::config::FilterConfig;
 use l402_filter::credential_cache::CredentialCache;
@@ -133,16 +133,37 @@ impl ModuleConfig {
         self.caches.get(worker_index as usize).cloned()
     }
 
+    /// The root, unless the timer holds it (the timer runs on the main thread, so a held lock
+    /// means it is making a callout and Envoy answered at once). A panic caught while it was
+    /// held poisoned it: the timer must go on (it gives blocks back and reads revocations, and
+    /// a dead one would leave them unread without a sound), so the lock is taken back, said.
+    fn root(&self) -> Option<MutexGuard<'_, Root>> {
+        match self.root.try_lock() {
+            Ok(root) => Some(root),
+            Err(TryLockError::WouldBlock) => None,
+            Err(TryLockError::Poisoned(poisoned)) => {
+                log(
+                    Level::Error,
+                    "l402: the timer's state was left by a panic; carrying on with it",
+                );
+                self.root.clear_poison();
+                Some(poisoned.into_inner())
+            }
+        }
+    }
+
     /// Runs the timer's `work` on the main thread, then any answer that arrived during it.
     pub fn with_root(&self, work: impl FnOnce(&mut Root, &mut RootSide<'_>)) {
-        let Ok(mut root) = self.root.try_lock() else {
+        let Some(mut root) = self.root() else {
             return;
         };
         let mut host = RootSide::new(self);
         work(&mut root, &mut host);
         loop {
-            let answers = self.early.lock().map(|mut a| std::mem::take(&mut *a));
-            let Ok(answers) = answers else { return };
+            let answers = match self.early.lock() {
+                Ok(mut early) => std::mem::take(&mut *early),
+                Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+            };
             if answers.is_empty() {
                 return;
             }
@@ -153,18 +174,17 @@ impl ModuleConfig {
     }
 
     /// A timer callout's answer: handled now, or, if it arrived while the timer was making a
-    /// callout (the timer runs on the main thread, so a held lock means just that), when the
-    /// timer is done.
+    /// callout, when the timer is done.
     pub fn on_root_answer(&self, answer: EarlyAnswer) {
-        if self.root.try_lock().is_err() {
-            if let Ok(mut early) = self.early.lock() {
-                early.push(answer);
+        let Some(mut root) = self.root() else {
+            match self.early.lock() {
+                Ok(mut early) => early.push(answer),
+                Err(poisoned) => poisoned.into_inner().push(answer),
             }
             return;
-        }
-        self.with_root(|root, host| {
-            root.on_answer(host, answer.id, answer.status.as_deref(), &answer.body)
-        });
+        };
+        let mut host = RootSide::new(self);
+        root.on_answer(&mut host, answer.id, answer.status.as_deref(), &answer.body);
     }
 
     /// Stops the timer before the configuration goes (on the main thread).
