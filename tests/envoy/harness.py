@@ -27,7 +27,14 @@ def mint(service: str, caveats=(), preimage: str | None = None, token_id: str | 
 class StandInInvoiceHandler(BaseHTTPRequestHandler):
     """STAND-IN for the invoice service (tests/e2e runs the real one on regtest lnd): mints a real
     macaroon with the `l402` command, but its invoice is not a payable one. Its modes produce the
-    faults the filter must survive: slow, garbage, 429, 500."""
+    faults the filter must survive: slow, garbage, 429, 500. It answers the revocation reads with
+    an empty list."""
+
+    def do_GET(self):
+        """The revocation reads the shipped configuration makes: none revoked, in one page."""
+        if self.path.startswith("/v1/revocations?"):
+            return self.reply(200, json.dumps({"ids": [], "cursor": 0, "more": False, "epoch": "stand-in"}).encode())
+        self.reply(404, b'{"error":"no such path"}')
 
     def do_POST(self):
         length = int(self.headers.get("content-length", "0"))
@@ -72,14 +79,15 @@ class Envoy:
     `with` block (or through a fixture that does): everything it started is stopped on leaving,
     and if starting fails part way."""
 
-    def __init__(self, workdir: Path, plugin_edit=None, config_edit=None):
+    def __init__(self, workdir: Path, plugin_edit=None, config_edit=None, first_read=True):
         upstream_port = free_port()
         self.invoicer_port = free_port()
         self.upstream = Recorder(upstream_port, UpstreamHandler)
         self.invoicer = Recorder(self.invoicer_port, StandInInvoiceHandler)
         try:
             self.proxy = EnvoyProcess(workdir, upstream_port, self.invoicer_port,
-                                      {"L402_MASTER_KEY_1": MASTER_KEY}, plugin_edit, config_edit)
+                                      {"L402_MASTER_KEY_1": MASTER_KEY}, plugin_edit, config_edit,
+                                      first_read=first_read)
         except BaseException:
             self.upstream.stop()
             self.invoicer.stop()

@@ -191,7 +191,7 @@ def unknown_cluster(plugin):
 
 
 def test_unknown_invoice_cluster_is_503_and_never_forwards(tmp_path):
-    with Envoy(tmp_path, plugin_edit=unknown_cluster) as stack:
+    with Envoy(tmp_path, plugin_edit=unknown_cluster, first_read=False) as stack:
         resp = request(stack.url, "/weather/today")
         assert resp.status == 503, resp.body
         assert stack.upstream.requests == []
@@ -209,7 +209,7 @@ def read_revocations(plugin):
 def test_a_callout_envoy_answers_at_once_is_a_503_not_a_hang(tmp_path):
     """With no replica at all, Envoy answers a callout before the call that starts it returns
     (no healthy upstream): the request still ends at once, and so do the timer's reads."""
-    with Envoy(tmp_path, plugin_edit=read_revocations, config_edit=no_endpoints) as stack:
+    with Envoy(tmp_path, plugin_edit=read_revocations, config_edit=no_endpoints, first_read=False) as stack:
         mac, pre, _ = mint("weather")
         for headers in ([], [("authorization", f"L402 {mac}:{pre}")]):
             started = time.monotonic()

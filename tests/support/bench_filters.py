@@ -27,7 +27,7 @@ from pathlib import Path
 
 from bench_quota import cpu_seconds, direct_response, rss_kib, wrk
 from client import authorization, request
-from envoy_proc import NATIVE, WASM, WASM_FILTER, EnvoyProcess, http_connection_manager, use_build
+from envoy_proc import NATIVE, WASM, WASM_FILTER, EnvoyProcess, http_connection_manager, use_build, without_store
 from l402cli import mint_token
 from procs import ROOT, free_port, require
 
@@ -114,6 +114,7 @@ def main():
             use_build(build)
 
             def plugin(p, kind=kind):
+                without_store(p)  # no invoice service here: the paid path needs none
                 if "no credential cache" in kind:
                     p["credential_cache_size"] = 0
             env = {"L402_MASTER_KEY_1": master_key}

@@ -23,37 +23,43 @@ from pathlib import Path
 from bench_filters import PATH, replace_filter
 from bench_quota import cpu_seconds, direct_response, rss_kib, wrk
 from client import authorization, request
-from envoy_proc import EnvoyProcess, use_build
+from envoy_proc import EnvoyProcess, use_build, without_store
 from l402cli import l402, mint_token
 from procs import free_port
 
 
-def token(master_key: str, notes: int) -> tuple[dict, int]:
-    """A token with an expiry and `notes` caveats nobody reads, and how many caveats it carries
-    in all (the protocol core takes at most 64)."""
+def token(master_key: str, caveats: int) -> tuple[dict, int]:
+    """A token with `caveats` caveats in all (the protocol core takes at most 64): the two every
+    token has (service, capabilities), an expiry, and notes nobody reads; 2 is a token without
+    expiry. Returns the headers and the count the token really carries."""
     far = str(int(time.time()) + 86400)
-    extra = [f"weather_note{i}=x" for i in range(notes)]
-    macaroon, preimage, _ = mint_token("weather", master_key, [f"weather_valid_until={far}", *extra])
-    caveats = len(json.loads(l402("decode", macaroon).stdout)["caveats"])
-    return authorization(macaroon, preimage), caveats
+    extra = [] if caveats <= 2 else [f"weather_valid_until={far}"] + [f"weather_note{i}=x" for i in range(caveats - 3)]
+    macaroon, preimage, _ = mint_token("weather", master_key, extra)
+    carried = len(json.loads(l402("decode", macaroon).stdout)["caveats"])
+    return authorization(macaroon, preimage), carried
 
 
 def other_routes(count: int, kind: str) -> list[dict]:
     """`count` routes that the paid path does not match, before the shipped ones."""
-    match = (lambda i: {"prefix": f"/svc{i}/"}) if kind == "prefix" else (lambda i: {"regex": f"^/svc{i}/[a-z]+$"})
+    match = {
+        "prefix": lambda i: {"prefix": f"/svc{i}/"},
+        "regex": lambda i: {"regex": f"^/svc{i}/[a-z]+$"},
+        # No literal prefix to pre-filter on: only the combined automaton keeps this flat.
+        "unprefixed regex": lambda i: {"regex": f"^/[a-z]*v{i}/[a-z]+$"},
+    }[kind]
     return [{"match": match(i), "service": f"svc{i}"} for i in range(count)]
 
 
 def variants(master_key: str):
     """(axis, value, plugin edit, request headers)"""
-    four, _ = token(master_key, 1)
-    for notes in (0, 1, 13, 45):
-        headers, caveats = token(master_key, notes)
+    four, _ = token(master_key, 4)
+    for count in (2, 4, 16, 64):
+        headers, caveats = token(master_key, count)
         yield "caveats", caveats, None, headers
     for kib in (0, 4, 16):
         filler = {f"x-filler-{i}": "v" * 200 for i in range(kib * 1024 // 220)}
         yield "header KiB", kib, None, {**four, **filler}
-    for kind in ("prefix", "regex"):
+    for kind in ("prefix", "regex", "unprefixed regex"):
         for n in (1, 10, 100):
             def routes(p, n=n, kind=kind):
                 p["routes"] = other_routes(n - 1, kind) + p["routes"]
@@ -64,6 +70,15 @@ def variants(master_key: str):
         yield "revoked ids", n, revoked, four
 
 
+def no_store(edit):
+    """`edit` on a configuration that reads no revocations: no invoice service runs here."""
+    def both(p):
+        without_store(p)
+        if edit:
+            edit(p)
+    return both
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=2)
@@ -71,7 +86,7 @@ def main():
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="l402-bench-growth-"))
     master_key = secrets.token_hex(32)
-    print(f"{'axis':14} {'value':>8}  {'Envoy alone':>11}  {'wasm +µs':>9} {'RSS MiB':>8}  {'native +µs':>10} {'RSS MiB':>8}"
+    print(f"{'axis':24} {'value':>8}  {'Envoy alone':>11}  {'wasm +µs':>9} {'RSS MiB':>8}  {'native +µs':>10} {'RSS MiB':>8}"
           "   (CPU µs per request: medians of rounds; RSS after the runs)")
     builds = ("none", "wasm", "native")
     for axis, value, edit, headers in variants(master_key):
@@ -81,7 +96,7 @@ def main():
                 use_build("wasm" if build == "none" else build)
                 config_edit = direct_response if build != "none" else none
                 envoys[build] = EnvoyProcess(workdir, free_port(), free_port(), {"L402_MASTER_KEY_1": master_key},
-                                             edit if build != "none" else None, config_edit, name=f"growth-{build}")
+                                             no_store(edit) if build != "none" else None, config_edit, name=f"growth-{build}")
                 subprocess.run(["taskset", "-apc", "0", str(envoys[build].process.pid)], check=True,
                                capture_output=True)
                 resp = request(envoys[build].url, PATH, list(headers.items()))
@@ -97,7 +112,7 @@ def main():
             for envoy in envoys.values():
                 envoy.stop()
         med = {build: statistics.median(values) for build, values in cpu.items()}
-        print(f"{axis:14} {value:>8,}  {med['none']:>11.1f}  {med['wasm'] - med['none']:>+9.1f} {rss['wasm']:>8.1f}  "
+        print(f"{axis:24} {value:>8,}  {med['none']:>11.1f}  {med['wasm'] - med['none']:>+9.1f} {rss['wasm']:>8.1f}  "
               f"{med['native'] - med['none']:>+10.1f} {rss['native']:>8.1f}", flush=True)
     use_build("wasm")
 

@@ -109,6 +109,12 @@ def shipped_plugin() -> dict:
     return plugin_of(yaml.safe_load(SHIPPED.read_text()))
 
 
+def without_store(plugin: dict):
+    """For an Envoy whose invoice service has no shared store: the shipped configuration reads
+    the revocations from it, and a worker that never could would answer every paid request 503."""
+    plugin.pop("revocations", None)
+
+
 def socket_addresses(node):
     """Every `socket_address` in the config (admin, listeners, cluster endpoints)."""
     if isinstance(node, dict):
@@ -193,20 +199,33 @@ class EnvoyProcess:
     on leaving a `with` block."""
 
     def __init__(self, workdir: Path, upstream_port: int, invoicer_port: int, env: dict, plugin_edit=None,
-                 config_edit=None, name="envoy", concurrency=1):
+                 config_edit=None, name="envoy", concurrency=1, first_read=True):
         self.admin = free_port()
         self.listener = free_port()
         ports = {9901: self.admin, 10000: self.listener, 8080: upstream_port, 8402: invoicer_port}
         self.config = workdir / f"{name}.yaml"
-        self.config.write_text(render(SHIPPED, ports, WASM, plugin_edit, config_edit))
+        plugin = _apply(plugin_edit, shipped_plugin()) if plugin_edit else shipped_plugin()
+        self.config.write_text(render(SHIPPED, ports, WASM, lambda _: plugin, config_edit))
         self.log = workdir / f"{name}.log"
         self.process = Process(name, envoy_command(self.config, concurrency=concurrency), self.log,
                                env={**os.environ, **env})
         try:
             wait_for(self.ready, 30, "envoy /ready", self.process)
+            if "revocations" in plugin and first_read:
+                # Paid requests get 503 until a worker has read the revocations once: wait for
+                # every wasm VM (each worker's and the main thread's), or for the one reader a
+                # dynamic module's configuration has.
+                readers = concurrency + 1 if _build == "wasm" else 1
+                wait_for(lambda: self.counter("l402_revocations_reads") >= readers, 15,
+                         "every worker's first revocation read", self.process)
         except BaseException:
             self.process.stop()
             raise
+
+    def counter(self, name: str) -> int:
+        """The sum of the filter's counter `name` over its workers."""
+        return sum(int(line.partition(": ")[2]) for line in self.stats().splitlines()
+                   if line.partition(": ")[0].endswith(name))
 
     def ready(self) -> bool:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/ready", timeout=1) as r:

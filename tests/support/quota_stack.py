@@ -13,9 +13,9 @@ import json
 import secrets
 from pathlib import Path
 
-from envoy_proc import EnvoyProcess, cluster, current_build
+from envoy_proc import EnvoyProcess, cluster
 from l402cli import l402
-from procs import free_port, wait_for
+from procs import free_port
 from redis_proc import RedisServer
 from stack import Invoicer, invoicer_config, set_value
 from upstream import Recorder, UpstreamHandler
@@ -75,21 +75,13 @@ class QuotaStack:
                 self.envoys.append(EnvoyProcess(workdir, self.upstream.server_port, self.invoicers[0].port,
                                                 {"L402_MASTER_KEY_1": self.master_key}, plugin, every_replica,
                                                 name=f"envoy{i}", concurrency=concurrency))
-            # Paid requests get 503 until a worker has read the revocations once: wait for every
-            # wasm VM of every Envoy (each worker's and the main thread's), or for the one reader
-            # a dynamic module's configuration has.
-            readers = concurrency + 1 if current_build() == "wasm" else 1
-            for envoy in self.envoys:
-                wait_for(lambda e=envoy: self.counter(e, "l402_revocations_reads") >= readers, 15,
-                         "every worker's first revocation read", envoy.process)
         except BaseException:
             self.stop()
             raise
 
     @staticmethod
     def counter(envoy, name: str) -> int:
-        return sum(int(line.partition(": ")[2]) for line in envoy.stats().splitlines()
-                   if line.partition(": ")[0].endswith(name))
+        return envoy.counter(name)
 
     def revoke(self, token_id: str) -> dict:
         """`l402 revoke` against the first replica; what it printed."""

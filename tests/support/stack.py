@@ -20,7 +20,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from envoy_proc import EnvoyProcess
+from envoy_proc import EnvoyProcess, without_store
 from l402cli import l402
 from procs import ROOT, Process, free_port, require, wait_for
 from upstream import Recorder, UpstreamHandler
@@ -117,8 +117,11 @@ class Invoicer:
                                                     "reason": "missing"})
 
 
-def add_flash_route(plugin: dict):
+def stack_plugin(plugin: dict):
+    """The flash service's route; and this stack's invoice service has no store to read
+    revocations from (tests/e2e/test_quota.py runs the one that does)."""
     plugin["routes"].insert(1, {"match": {"prefix": "/flash/"}, "service": "flash"})
+    without_store(plugin)
 
 
 class Stack:
@@ -136,7 +139,7 @@ class Stack:
             config = invoicer_config(free_port(), net, per_client_burst, FLASH_SERVICE, per_client_rate)
             self.invoicer = Invoicer(workdir, config, self.master_key)
             self.envoy = EnvoyProcess(workdir, upstream_port, self.invoicer.port,
-                                      {"L402_MASTER_KEY_1": self.master_key}, add_flash_route)
+                                      {"L402_MASTER_KEY_1": self.master_key}, stack_plugin)
         except BaseException:
             self.stop()
             raise
