@@ -71,6 +71,16 @@ impl Challenge {
         })
     }
 
+    /// The 2026 revision's form, `L402 version="0", token="…", invoice="…"`. Sent only as a
+    /// line after [`Self::header_values`]: today's clients read `macaroon=` right after the
+    /// scheme on the first line, and this one has none.
+    pub fn token_header_value(&self) -> String {
+        format!(
+            "L402 version=\"0\", token=\"{}\", invoice=\"{}\"",
+            self.macaroon_base64, self.invoice
+        )
+    }
+
     /// Parses one `WWW-Authenticate` value as lnget does:
     /// `(?i)(LSAT|L402)\s+macaroon="([^"]+)",\s*invoice="([^"]+)"`.
     pub fn parse_header(value: &str) -> Result<Self, ChallengeError> {
@@ -134,6 +144,23 @@ mod tests {
                 format!("LSAT macaroon=\"{b64}\", invoice=\"{INVOICE}\""),
                 format!("L402 macaroon=\"{b64}\", invoice=\"{INVOICE}\""),
             ]
+        );
+    }
+
+    #[test]
+    fn the_token_line_is_the_2026_form_and_not_a_challenge_to_todays_parsers() {
+        let c = Challenge::new(&macaroon(), INVOICE).unwrap();
+        let line = c.token_header_value();
+        assert_eq!(
+            line,
+            format!(
+                "L402 version=\"0\", token=\"{}\", invoice=\"{INVOICE}\"",
+                c.macaroon_base64()
+            )
+        );
+        assert_eq!(
+            Challenge::parse_header(&line),
+            Err(ChallengeError::NotAChallenge)
         );
     }
 

@@ -5,8 +5,10 @@
 //!   case, one or more spaces, base64 standard or url-safe with or without padding, hex in either
 //!   case. Several `Authorization` lines, or one comma-joined line, are fine when every L402/LSAT
 //!   credential among them is the same (Aperture's own client sends an `LSAT` and an `L402` line).
-//! - Otherwise `Grpc-Metadata-Macaroon: <hex>` or `Macaroon: <hex>`: the macaroon with a
-//!   `preimage=<hex>` caveat appended by the client, the last such caveat winning.
+//! - Otherwise `Grpc-Metadata-Macaroon: <hex>` or `Macaroon: <hex>`, or the 2026 spec's names for
+//!   the same, `Grpc-Metadata-Token: <hex>` or `Token: <hex>`: the macaroon with a `preimage=<hex>`
+//!   caveat appended by the client, the last such caveat winning. `Token` is a common name, so a
+//!   value that is not hex is taken for someone else's token (like a `Bearer` line), not an error.
 
 use thiserror::Error;
 
@@ -18,6 +20,8 @@ use crate::macaroon::{DecodeError, Macaroon};
 pub const AUTHORIZATION: &str = "authorization";
 pub const GRPC_METADATA_MACAROON: &str = "grpc-metadata-macaroon";
 pub const MACAROON: &str = "macaroon";
+pub const GRPC_METADATA_TOKEN: &str = "grpc-metadata-token";
+pub const TOKEN: &str = "token";
 
 /// Which request header carried the credential.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,6 +29,42 @@ pub enum Source {
     Authorization,
     GrpcMetadataMacaroon,
     Macaroon,
+    GrpcMetadataToken,
+    Token,
+}
+
+/// The headers that carry a hex macaroon, in the order they are read when no `Authorization`
+/// line carries a credential, and whether a value that is not hex belongs to someone else.
+const HEX_HEADERS: [(&str, Source, bool); 4] = [
+    (GRPC_METADATA_MACAROON, Source::GrpcMetadataMacaroon, false),
+    (MACAROON, Source::Macaroon, false),
+    (GRPC_METADATA_TOKEN, Source::GrpcMetadataToken, true),
+    (TOKEN, Source::Token, true),
+];
+
+/// Every request header a credential may come in: what the filter reads, caches by and removes
+/// before the request goes upstream.
+pub const CREDENTIAL_HEADERS: [&str; 5] = [
+    AUTHORIZATION,
+    GRPC_METADATA_MACAROON,
+    MACAROON,
+    GRPC_METADATA_TOKEN,
+    TOKEN,
+];
+
+/// Whether a value of the hex header `name` is an L402 credential (and so is removed before the
+/// request goes upstream): always for the `Macaroon` names, and for the `Token` names when it
+/// is hex, since a `Token` that is not belongs to the upstream.
+pub fn is_l402_hex_header_value(name: &str, value: &[u8]) -> bool {
+    HEX_HEADERS
+        .iter()
+        .find(|(n, _, _)| name.eq_ignore_ascii_case(n))
+        .is_some_and(|&(_, _, shared)| !shared || is_hex(value))
+}
+
+fn is_hex(value: &[u8]) -> bool {
+    let value = value.trim_ascii();
+    !value.is_empty() && value.len() % 2 == 0 && value.iter().all(u8::is_ascii_hexdigit)
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,16 +103,16 @@ where
     I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
 {
     let mut authorization: Option<(Vec<u8>, [u8; 32])> = None;
-    let mut grpc_metadata: Option<&[u8]> = None;
-    let mut macaroon_header: Option<&[u8]> = None;
+    let mut hex_values: [Option<&[u8]>; HEX_HEADERS.len()] = [None; HEX_HEADERS.len()];
 
     for (name, value) in headers {
         let slot = if name.eq_ignore_ascii_case(AUTHORIZATION.as_bytes()) {
             None
-        } else if name.eq_ignore_ascii_case(GRPC_METADATA_MACAROON.as_bytes()) {
-            Some(&mut grpc_metadata)
-        } else if name.eq_ignore_ascii_case(MACAROON.as_bytes()) {
-            Some(&mut macaroon_header)
+        } else if let Some(i) = HEX_HEADERS
+            .iter()
+            .position(|(n, _, _)| name.eq_ignore_ascii_case(n.as_bytes()))
+        {
+            Some(i)
         } else {
             continue;
         };
@@ -83,7 +123,12 @@ where
             });
         }
         match slot {
-            Some(slot) => *slot = slot.or(Some(value)),
+            Some(i) => {
+                let (_, _, shared) = HEX_HEADERS[i];
+                if !shared || is_hex(value) {
+                    hex_values[i] = hex_values[i].or(Some(value));
+                }
+            }
             None => {
                 for item in value.split(|&b| b == b',') {
                     let Some(token) = l402_token(item) else {
@@ -108,11 +153,11 @@ where
             source: Source::Authorization,
         });
     }
-    match (grpc_metadata, macaroon_header) {
-        (Some(hex), _) => from_macaroon_header(hex, Source::GrpcMetadataMacaroon),
-        (None, Some(hex)) => from_macaroon_header(hex, Source::Macaroon),
-        (None, None) => Err(CredentialError::Missing),
-    }
+    HEX_HEADERS
+        .iter()
+        .zip(hex_values)
+        .find_map(|(&(_, source, _), value)| value.map(|hex| from_macaroon_header(hex, source)))
+        .unwrap_or(Err(CredentialError::Missing))
 }
 
 /// An `Authorization` value with its L402/LSAT items removed, for forwarding: `None` when
@@ -334,6 +379,8 @@ mod tests {
         for (name, source) in [
             ("Grpc-Metadata-Macaroon", Source::GrpcMetadataMacaroon),
             ("Macaroon", Source::Macaroon),
+            ("Grpc-Metadata-Token", Source::GrpcMetadataToken),
+            ("Token", Source::Token),
         ] {
             let c = parse(&[(name, &value)]).unwrap();
             assert_eq!((c.preimage, c.source), ([0x22; 32], source));
@@ -358,5 +405,25 @@ mod tests {
             parse(&[("macaroon", &with_preimage_caveats(&["nothex"]))]),
             Err(CredentialError::BadPreimage)
         );
+    }
+
+    #[test]
+    fn macaroon_names_win_over_token_names_and_a_token_that_is_not_hex_is_not_ours() {
+        let a = with_preimage_caveats(&[&"11".repeat(32)]);
+        let b = with_preimage_caveats(&[&"22".repeat(32)]);
+        let c = parse(&[("token", &b), ("macaroon", &a)]).unwrap();
+        assert_eq!((c.source, c.preimage), (Source::Macaroon, [0x11; 32]));
+        let c = parse(&[("token", &b), ("grpc-metadata-token", &a)]).unwrap();
+        assert_eq!(c.source, Source::GrpcMetadataToken);
+        assert_eq!(
+            parse(&[("token", "abc.def-upstream")]),
+            Err(CredentialError::Missing)
+        );
+        let c = parse(&[("token", "opaque upstream key"), ("token", &b)]).unwrap();
+        assert_eq!(c.source, Source::Token);
+        assert!(is_l402_hex_header_value("Token", b.as_bytes()));
+        assert!(!is_l402_hex_header_value("Token", b"abc.def"));
+        assert!(is_l402_hex_header_value("Macaroon", b"not hex: still ours"));
+        assert!(!is_l402_hex_header_value("authorization", b"ab"));
     }
 }

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use thiserror::Error;
 
 use crate::canonical::{canonical_host, canonical_path, EscapedSlashes, PathRules};
+use crate::response::Form;
 use crate::route::{PathMatch, Route, RouteAction};
 use crate::routing::{RouteTable, Unmatched};
 
@@ -56,6 +57,50 @@ struct RawConfig {
     revocations: Option<RawRevocations>,
     #[serde(default = "default_credential_cache_size")]
     credential_cache_size: usize,
+    #[serde(default)]
+    challenge: RawChallenge,
+}
+
+/// `challenge`: the 2026 revision of the spec, each part off by default because today's clients
+/// (lnget, the L402 SDK, Aperture's client) would not read it.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+struct RawChallenge {
+    token_line: bool,
+    invalid_credential_status: u32,
+}
+
+impl Default for RawChallenge {
+    fn default() -> Self {
+        Self {
+            token_line: false,
+            invalid_credential_status: 402,
+        }
+    }
+}
+
+/// How challenges are answered (the `challenge` section).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChallengeOptions {
+    /// A third `WWW-Authenticate` line in the 2026 form, after the two current ones.
+    pub token_line: bool,
+    /// 402 (Aperture: a fresh challenge) or 401 for a request whose credential is present but
+    /// invalid; 401 carries the same fresh challenge, so the client can still pay.
+    pub invalid_credential_status: u32,
+}
+
+impl ChallengeOptions {
+    pub fn form(&self, grpc: bool, invalid: bool) -> Form {
+        Form {
+            grpc,
+            status: if invalid {
+                self.invalid_credential_status
+            } else {
+                402
+            },
+            token_line: self.token_line,
+        }
+    }
 }
 
 /// Tokens in use at once per worker that skip re-authentication (about 1 KiB each).
@@ -246,6 +291,7 @@ pub struct FilterConfig {
     pub counting: Counting,
     /// Authenticated credentials kept per worker (see [`crate::credential_cache`]); 0: none.
     pub credential_cache_size: usize,
+    pub challenge: ChallengeOptions,
     /// Accepted, but worth an operator's attention; logged at warn when the plugin starts.
     pub warnings: Vec<String>,
 }
@@ -331,6 +377,12 @@ impl FilterConfig {
                 format!("must be at most {MAX_CREDENTIAL_CACHE_SIZE} (0 turns the cache off)"),
             ));
         }
+        if !matches!(raw.challenge.invalid_credential_status, 401 | 402) {
+            return Err(field(
+                "challenge.invalid_credential_status",
+                "must be 402 (a fresh challenge, as Aperture answers) or 401",
+            ));
+        }
         let ring = compile_keys(&raw.keys, env)?;
         let revoked = raw
             .revoked_token_ids
@@ -354,6 +406,10 @@ impl FilterConfig {
             retry_after_seconds: raw.retry_after_seconds,
             counting,
             credential_cache_size: raw.credential_cache_size,
+            challenge: ChallengeOptions {
+                token_line: raw.challenge.token_line,
+                invalid_credential_status: raw.challenge.invalid_credential_status,
+            },
             warnings,
         }))
     }

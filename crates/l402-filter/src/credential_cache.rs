@@ -20,7 +20,7 @@ use std::collections::{HashMap, VecDeque};
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
-use l402_core::credentials::{AUTHORIZATION, GRPC_METADATA_MACAROON, MACAROON};
+use l402_core::credentials::CREDENTIAL_HEADERS;
 use l402_core::{Credential, Identifier};
 use subtle::ConstantTimeEq;
 
@@ -42,7 +42,7 @@ pub type Key = Vec<u8>;
 pub fn key_of(headers: &Headers) -> Option<Key> {
     let mut key = Vec::new();
     for (name, value) in headers {
-        if [AUTHORIZATION, MACAROON, GRPC_METADATA_MACAROON]
+        if CREDENTIAL_HEADERS
             .iter()
             .any(|n| name.eq_ignore_ascii_case(n))
         {

@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use l402_core::contract::{ChallengeRequest, LeaseRequest, LEASE_PATH};
 use l402_core::credentials::{
-    self, without_l402_items, Credential, AUTHORIZATION, GRPC_METADATA_MACAROON, MACAROON,
+    self, is_l402_hex_header_value, without_l402_items, Credential, AUTHORIZATION,
+    CREDENTIAL_HEADERS,
 };
 use l402_core::encoding::to_base64;
 use l402_core::verifier::authorize;
-use l402_core::{Rejection, Requirement, TokenId, Verified};
+use l402_core::{Reason, Rejection, Requirement, TokenId, Verified};
 
 use crate::callout::{self, Failure, FailureKind, Outcome};
 use crate::canonical::{Refusal, RequestLine};
@@ -38,11 +39,9 @@ pub fn headers_read() -> &'static [&'static str] {
     static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
     NAMES.get_or_init(|| {
         let mut names = crate::canonical::HEADERS_READ.to_vec();
+        names.extend(CREDENTIAL_HEADERS);
         names.extend([
             GRPC_CONTENT_TYPE,
-            AUTHORIZATION,
-            MACAROON,
-            GRPC_METADATA_MACAROON,
             TOKEN_ID_HEADER,
             SERVICE_HEADER,
             REQUESTS_REMAINING_HEADER,
@@ -64,6 +63,9 @@ enum State {
         token: u32,
         service: String,
         grpc: bool,
+        /// The request carried a credential that failed (not none, not a used-up one): with
+        /// `challenge.invalid_credential_status: 401` it is answered 401.
+        invalid: bool,
         /// Whether `fail_open` may let the request through if no challenge comes.
         fail_open: bool,
     },
@@ -395,8 +397,12 @@ impl RequestFilter {
             Level::Debug,
             &format!("challenging ({service}): {rejection}"),
         );
+        let invalid = !matches!(rejection.kind(), Reason::Missing | Reason::QuotaExhausted);
         match self.challenge_body(host, service, line, rejection) {
-            Ok(body) => self.ask_for_challenge(host, service, grpc, body, self.config.fail_open),
+            Ok(body) => {
+                let fail_open = self.config.fail_open;
+                self.ask_for_challenge(host, service, grpc, invalid, body, fail_open)
+            }
             Err(e) => {
                 let why = format!("cannot encode callout: {e}");
                 self.fail(host, FailureKind::Dispatch, &why, self.config.fail_open)
@@ -429,6 +435,7 @@ impl RequestFilter {
         host: &mut dyn Host,
         service: &str,
         grpc: bool,
+        invalid: bool,
         body: Vec<u8>,
         fail_open: bool,
     ) -> Verdict {
@@ -443,6 +450,7 @@ impl RequestFilter {
                     token,
                     service: service.to_string(),
                     grpc,
+                    invalid,
                     fail_open,
                 };
                 Verdict::Pause
@@ -468,13 +476,18 @@ impl RequestFilter {
         body_size: usize,
         body: Option<&[u8]>,
     ) {
-        let (service, grpc, fail_open) = match std::mem::replace(&mut self.state, State::Done) {
+        let (service, form, fail_open) = match std::mem::replace(&mut self.state, State::Done) {
             State::AwaitingChallenge {
                 token: expected,
                 service,
                 grpc,
+                invalid,
                 fail_open,
-            } if expected == token => (service, grpc, fail_open),
+            } if expected == token => (
+                service,
+                self.config.challenge.form(grpc, invalid),
+                fail_open,
+            ),
             State::AwaitingLease {
                 token: expected,
                 pending,
@@ -501,7 +514,7 @@ impl RequestFilter {
                 amount_msat,
             } => {
                 host.count(Counter::Requests(Requests::Challenged));
-                host.send_response(response::challenge(&challenge, &service, amount_msat, grpc));
+                host.send_response(response::challenge(&challenge, &service, amount_msat, form));
             }
             Outcome::RateLimited { retry_after } => {
                 host.count(Counter::Requests(Requests::RateLimited));
@@ -570,7 +583,7 @@ impl RequestFilter {
             return Verdict::Continue;
         }
         // A used-up token was already let through once per unit: `fail_open` would serve more.
-        self.ask_for_challenge(host, &service, grpc, challenge, false)
+        self.ask_for_challenge(host, &service, grpc, false, challenge, false)
     }
 
     /// A used-up block whose hand-in did not reach the service goes to the timer's next returns.
@@ -620,8 +633,12 @@ struct Paid<'a> {
 /// verified: a second token in another header is a credential all the same. `Authorization`
 /// lines keep their other schemes (a `Bearer` for the upstream).
 fn strip_l402_credentials(host: &mut dyn Host, headers: &Headers) {
-    for name in [MACAROON, GRPC_METADATA_MACAROON] {
-        if header(headers, name).is_some() {
+    for name in CREDENTIAL_HEADERS {
+        // A `Token` that is not hex is the upstream's own and stays.
+        let ours = headers
+            .iter()
+            .any(|(n, v)| n == name && is_l402_hex_header_value(name, v));
+        if ours {
             host.set_request_header(name, None);
         }
     }

@@ -24,16 +24,28 @@ fn json_body(value: serde_json::Value) -> Vec<u8> {
     value.to_string().into_bytes()
 }
 
-/// 402 with the challenge, or for gRPC the HTTP 200 + `grpc-status: 13` that grpc-go clients need.
+/// How a challenge is answered: what the request was, and what the configuration asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Form {
+    pub grpc: bool,
+    /// 402, or 401 for an invalid credential when so configured.
+    pub status: u32,
+    /// The 2026 spec's `L402 version="0", token=…` line after the two current ones.
+    pub token_line: bool,
+}
+
+/// 402 (or 401) with the challenge, or for gRPC the HTTP 200 + `grpc-status: 13` that grpc-go
+/// clients need.
 pub fn challenge(
     challenge: &Challenge,
     service: &str,
     amount_msat: u64,
-    grpc: bool,
+    form: Form,
 ) -> LocalResponse {
     let mut headers: Vec<(String, String)> = challenge
         .header_values()
         .into_iter()
+        .chain(form.token_line.then(|| challenge.token_header_value()))
         .map(|v| (WWW_AUTHENTICATE.to_string(), v))
         .collect();
     headers.extend(
@@ -41,7 +53,7 @@ pub fn challenge(
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string())),
     );
-    if grpc {
+    if form.grpc {
         headers.push(("content-type".into(), "application/grpc".into()));
         headers.push(("grpc-status".into(), "13".into()));
         headers.push(("grpc-message".into(), "payment required".into()));
@@ -52,14 +64,19 @@ pub fn challenge(
         };
     }
     headers.push(("content-type".into(), "application/json".into()));
+    let error = if form.status == 401 {
+        "invalid credential, payment required"
+    } else {
+        "payment required"
+    };
     let body = json_body(json!({
-        "error": "payment required",
+        "error": error,
         "service": service,
         "amount_msat": amount_msat,
         "invoice": challenge.invoice(),
     }));
     LocalResponse {
-        status: 402,
+        status: form.status,
         headers,
         body,
     }

@@ -11,6 +11,7 @@ use crate::config::FilterConfig;
 use crate::host::Headers;
 use crate::memory_host::{MemoryHost, NOW};
 use crate::request::{RequestFilter, Verdict, SERVICE_HEADER, TOKEN_ID_HEADER};
+use crate::response::LocalResponse;
 
 const SECRET: [u8; 32] = [0x11; 32];
 const PREIMAGE: [u8; 32] = [0x42; 32];
@@ -586,6 +587,30 @@ fn every_l402_credential_is_stripped_and_other_schemes_kept() {
 }
 
 #[test]
+fn a_token_header_is_a_credential_and_is_stripped_but_a_non_hex_one_is_the_upstreams() {
+    let m = token("weather", Some(NOW + 60));
+    let mut with_preimage = m.clone();
+    with_preimage
+        .add_first_party_caveat(format!("preimage={}", hex::encode(PREIMAGE)).into_bytes());
+    let hex = hex::encode(with_preimage.encode());
+    for name in ["token", "grpc-metadata-token"] {
+        let mut host = MemoryHost::request("GET", "/api/x", &[(name, hex.as_bytes())]);
+        assert_eq!(run(&mut host).1, Verdict::Continue, "{name}");
+        assert!(host.header(name).is_empty(), "{name}");
+    }
+    let mut host = MemoryHost::request(
+        "GET",
+        "/api/x",
+        &[
+            ("authorization", &authorization(&m)),
+            ("token", b"api-key.1"),
+        ],
+    );
+    assert_eq!(run(&mut host).1, Verdict::Continue);
+    assert_eq!(host.header("token"), vec![&b"api-key.1"[..]]);
+}
+
+#[test]
 fn credentials_are_kept_when_stripping_is_off() {
     let m = token("weather", None);
     let mut filter = RequestFilter::new(
@@ -728,4 +753,68 @@ mod credential_cache {
             "{error}"
         );
     }
+}
+
+/// The answer a filter configured with `extra` gives `headers` once the service sent a challenge.
+fn challenged_with(extra: serde_json::Value, headers: &[(&str, &[u8])]) -> LocalResponse {
+    let mut filter = RequestFilter::new(config_with(extra), Default::default());
+    let mut host = MemoryHost::request("GET", "/api/x", headers);
+    assert_eq!(filter.on_request_headers(&mut host), Verdict::Pause);
+    respond(
+        &mut filter,
+        &mut host,
+        7,
+        &challenge_answer(),
+        Some(&challenge_body()),
+    );
+    host.sent.expect("a challenge")
+}
+
+fn www_authenticate(sent: &LocalResponse) -> Vec<&str> {
+    sent.headers
+        .iter()
+        .filter(|(n, _)| n == "www-authenticate")
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+#[test]
+fn the_2026_options_are_off_by_default_and_do_what_they_say_when_on() {
+    let mut tampered = token("weather", None);
+    tampered.signature[0] ^= 1;
+    let invalid = authorization(&tampered);
+    let invalid: &[(&str, &[u8])] = &[("authorization", &invalid)];
+    let default = challenged_with(serde_json::json!({}), invalid);
+    assert_eq!((default.status, www_authenticate(&default).len()), (402, 2));
+
+    let on =
+        serde_json::json!({"challenge": {"token_line": true, "invalid_credential_status": 401}});
+    let sent = challenged_with(on.clone(), invalid);
+    assert_eq!(sent.status, 401);
+    let lines = www_authenticate(&sent);
+    assert_eq!(lines.len(), 3);
+    assert!(lines[0].starts_with("LSAT macaroon=") && lines[1].starts_with("L402 macaroon="));
+    assert!(lines[2].starts_with("L402 version=\"0\", token=\""));
+    assert!(lines[2].ends_with(&format!("invoice=\"{INVOICE}\"")));
+    // No credential at all is not an invalid one: still 402, with the extra line.
+    let missing = challenged_with(on, &[]);
+    assert_eq!((missing.status, www_authenticate(&missing).len()), (402, 3));
+}
+
+#[test]
+fn an_invalid_credential_status_other_than_401_or_402_is_refused_naming_the_field() {
+    let raw = serde_json::json!({
+        "invoice_service": {"cluster": "c"},
+        "routes": [{"match": {"prefix": "/"}, "service": "weather"}],
+        "keys": [{"id": 1, "env": "KEY_1"}],
+        "challenge": {"invalid_credential_status": 403},
+    });
+    let env = |_: &str| Some(hex::encode(SECRET));
+    let err = FilterConfig::compile(raw.to_string().as_bytes(), &env)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("challenge.invalid_credential_status:"),
+        "{err}"
+    );
 }
