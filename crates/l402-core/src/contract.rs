@@ -4,7 +4,9 @@
 //!   it turns into a 402;
 //! - quota leases: permission to serve requests of a counted token (`<service>_requests=N`), taken
 //!   in blocks and the unused part given back;
-//! - revocations: the token ids revoked in the shared store, read page by page.
+//! - revocations: the token ids revoked in the shared store, read page by page;
+//! - the discovery manifest: the filter's paid routes, which the service prices and returns as
+//!   the document the filter serves at [`MANIFEST_WELL_KNOWN_PATH`].
 //!
 //! Both sides compile against these types (the filter serialises the request and reads the answer,
 //! the service the other way round), so the two cannot drift. Unknown fields are ignored, so either
@@ -156,6 +158,39 @@ pub struct RevocationPage {
 pub struct RevokeRequest {
     /// Hex token id.
     pub token_id: String,
+}
+
+/// Where clients look for the discovery manifest (RFC 8615; the L402 discovery spec). Served by
+/// the filter, never challenged.
+pub const MANIFEST_WELL_KNOWN_PATH: &str = "/.well-known/l402.json";
+/// Where the filter asks the service to price its routes into the manifest.
+pub const MANIFEST_PATH: &str = "/v1/manifest";
+
+/// `POST` [`MANIFEST_PATH`]: what the filter sells where. The routes are the filter's, the
+/// prices the service's, so neither keeps a copy of the other's half of the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestRequest<'a> {
+    /// The host the client asked, for the provider's name.
+    #[serde(default, borrow)]
+    pub host: Cow<'a, str>,
+    #[serde(borrow)]
+    pub resources: Vec<PaidRoute<'a>>,
+}
+
+/// One paid route of the filter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaidRoute<'a> {
+    #[serde(borrow)]
+    pub service: Cow<'a, str>,
+    /// An exact path, or a prefix followed by `*`; `None` for a pattern no template can say.
+    #[serde(default, borrow)]
+    pub path: Option<Cow<'a, str>>,
+    /// Upper-case; empty for every method.
+    #[serde(default, borrow)]
+    pub methods: Vec<Cow<'a, str>>,
+    /// What a token must grant on this route.
+    #[serde(default, borrow)]
+    pub capabilities: Vec<Cow<'a, str>>,
 }
 
 #[cfg(test)]

@@ -124,6 +124,23 @@ pub fn interpret_lease(
     json(status(headers)?, body_size, body, "lease")
 }
 
+/// The manifest's JSON as the service sent it: only checked to be a JSON object, since the
+/// filter relays it and does not read it.
+pub fn interpret_manifest<'b>(
+    headers: &Headers,
+    body_size: usize,
+    body: Option<&'b [u8]>,
+) -> Result<&'b [u8], Failure> {
+    let status = status(headers)?;
+    json::<serde::de::IgnoredAny>(status, body_size, body, "manifest")?;
+    let body = body.unwrap_or_default();
+    if body.trim_ascii_start().first() == Some(&b'{') {
+        Ok(body)
+    } else {
+        Err(Failure::Malformed("manifest is not a JSON object".into()))
+    }
+}
+
 /// Reads the invoice service's answer: `headers` include `:status`; `body` is `None` when the
 /// answer had none or, at `body_size` over the limit, when it was not read.
 pub fn interpret(headers: &Headers, body_size: usize, body: Option<&[u8]>) -> Outcome {

@@ -15,6 +15,7 @@ use crate::canonical::{canonical_host, canonical_path, EscapedSlashes, PathRules
 use crate::response::Form;
 use crate::route::{PathMatch, Route, RouteAction};
 use crate::routing::{RouteTable, Unmatched};
+use l402_core::contract::PaidRoute;
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -59,6 +60,13 @@ struct RawConfig {
     credential_cache_size: usize,
     #[serde(default)]
     challenge: RawChallenge,
+    #[serde(default = "default_discovery")]
+    discovery: bool,
+}
+
+/// The manifest is public catalogue data that the spec asks every provider to serve unpaid.
+fn default_discovery() -> bool {
+    true
 }
 
 /// `challenge`: the 2026 revision of the spec, each part off by default because today's clients
@@ -292,6 +300,8 @@ pub struct FilterConfig {
     /// Authenticated credentials kept per worker (see [`crate::credential_cache`]); 0: none.
     pub credential_cache_size: usize,
     pub challenge: ChallengeOptions,
+    /// The paid routes the discovery manifest is priced from; `None` with `discovery: false`.
+    pub manifest: Option<Vec<PaidRoute<'static>>>,
     /// Accepted, but worth an operator's attention; logged at warn when the plugin starts.
     pub warnings: Vec<String>,
 }
@@ -394,6 +404,7 @@ impl FilterConfig {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
+        let manifest = raw.discovery.then(|| paid_routes(&routes, &unmatched));
         Ok(Arc::new(Self {
             invoice_service,
             routes: RouteTable::new(routes, unmatched),
@@ -406,6 +417,7 @@ impl FilterConfig {
             retry_after_seconds: raw.retry_after_seconds,
             counting,
             credential_cache_size: raw.credential_cache_size,
+            manifest,
             challenge: ChallengeOptions {
                 token_line: raw.challenge.token_line,
                 invalid_credential_status: raw.challenge.invalid_credential_status,
@@ -413,6 +425,47 @@ impl FilterConfig {
             warnings,
         }))
     }
+}
+
+/// What the filter sells where, for the discovery manifest (the service adds the prices).
+fn paid_routes(routes: &[Route], unmatched: &Unmatched) -> Vec<PaidRoute<'static>> {
+    let owned = |v: &[String]| v.iter().map(|s| s.clone().into()).collect();
+    let mut paid: Vec<PaidRoute<'static>> = routes
+        .iter()
+        .filter_map(|route| {
+            let RouteAction::Paid {
+                service,
+                capabilities,
+            } = &route.action
+            else {
+                return None;
+            };
+            let path = match &route.path {
+                PathMatch::Exact(path) => Some(path.clone().into()),
+                PathMatch::Prefix(prefix) => Some(format!("{prefix}*").into()),
+                PathMatch::Regex { .. } => None,
+            };
+            Some(PaidRoute {
+                service: service.clone().into(),
+                path,
+                methods: owned(&route.methods),
+                capabilities: owned(capabilities),
+            })
+        })
+        .collect();
+    if let Unmatched::Paid {
+        service,
+        capabilities,
+    } = unmatched
+    {
+        paid.push(PaidRoute {
+            service: service.clone().into(),
+            path: None,
+            methods: Vec::new(),
+            capabilities: owned(capabilities),
+        });
+    }
+    paid
 }
 
 fn compile_counting(

@@ -21,6 +21,8 @@ labelled! {
         RateLimited => "rate_limited",
         FailOpen => "fail_open",
         DryRunWouldReject => "dry_run_would_reject",
+        /// The discovery manifest, served.
+        Manifest => "manifest",
     }
 }
 

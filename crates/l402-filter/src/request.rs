@@ -4,7 +4,10 @@
 use std::borrow::Cow;
 use std::sync::Arc;
 
-use l402_core::contract::{ChallengeRequest, LeaseRequest, LEASE_PATH};
+use l402_core::contract::{
+    ChallengeRequest, LeaseRequest, ManifestRequest, LEASE_PATH, MANIFEST_PATH,
+    MANIFEST_WELL_KNOWN_PATH,
+};
 use l402_core::credentials::{
     self, is_l402_hex_header_value, without_l402_items, Credential, AUTHORIZATION,
     CREDENTIAL_HEADERS,
@@ -68,6 +71,10 @@ enum State {
         invalid: bool,
         /// Whether `fail_open` may let the request through if no challenge comes.
         fail_open: bool,
+    },
+    /// A request for the discovery manifest waits for the service's prices.
+    AwaitingManifest {
+        token: u32,
     },
     /// A counted token's request waits for permission.
     AwaitingLease {
@@ -137,6 +144,12 @@ impl RequestFilter {
             Ok(line) => line,
             Err(refusal) => return self.refuse(host, refusal, grpc),
         };
+        if config.manifest.is_some()
+            && matches!(line.method(), "GET" | "HEAD")
+            && line.path.strict() == MANIFEST_WELL_KNOWN_PATH
+        {
+            return self.ask_for_manifest(host, &line);
+        }
         let (service, capabilities) = match config.routes.decide(&line) {
             Decision::Free => {
                 host.count(Counter::Requests(Requests::Free));
@@ -430,6 +443,39 @@ impl RequestFilter {
         serde_json::to_vec(&body)
     }
 
+    /// The discovery manifest: the filter's paid routes, priced by the service. Never
+    /// challenged and never forwarded, whatever else the request says.
+    fn ask_for_manifest(&mut self, host: &mut dyn Host, line: &RequestLine<'_>) -> Verdict {
+        let routes = self.config.manifest.as_deref().unwrap_or_default();
+        let request = ManifestRequest {
+            host: line.host.as_ref().into(),
+            resources: routes.to_vec(),
+        };
+        let body = match serde_json::to_vec(&request) {
+            Ok(body) => body,
+            Err(e) => {
+                let why = format!("cannot encode callout: {e}");
+                return self.fail(host, FailureKind::Dispatch, &why, false);
+            }
+        };
+        let call = Call {
+            method: "POST",
+            path: MANIFEST_PATH,
+            body,
+        };
+        match host.dispatch(&self.config.invoice_service, call) {
+            Ok(token) => {
+                self.state = State::AwaitingManifest { token };
+                Verdict::Pause
+            }
+            Err(e) => {
+                let cluster = &self.config.invoice_service.cluster;
+                let why = format!("invoice service cluster `{cluster}` refused the call: {e:?}");
+                self.fail(host, FailureKind::Dispatch, &why, false)
+            }
+        }
+    }
+
     fn ask_for_challenge(
         &mut self,
         host: &mut dyn Host,
@@ -488,6 +534,19 @@ impl RequestFilter {
                 self.config.challenge.form(grpc, invalid),
                 fail_open,
             ),
+            State::AwaitingManifest { token: expected } if expected == token => {
+                match callout::interpret_manifest(headers, body_size, body) {
+                    Ok(manifest) => {
+                        host.count(Counter::Requests(Requests::Manifest));
+                        host.send_response(response::manifest(manifest));
+                    }
+                    Err(failure) => {
+                        let why = format!("no discovery manifest: {}", failure.describe());
+                        self.fail(host, failure.kind(), &why, false);
+                    }
+                }
+                return;
+            }
             State::AwaitingLease {
                 token: expected,
                 pending,

@@ -82,6 +82,20 @@ pub fn challenge(
     }
 }
 
+/// The discovery manifest as the service priced it. Public and the same for everyone, so any
+/// origin may read it and caches may keep it a while.
+pub fn manifest(body: &[u8]) -> LocalResponse {
+    LocalResponse {
+        status: 200,
+        headers: vec![
+            ("content-type".into(), "application/json".into()),
+            ("access-control-allow-origin".into(), "*".into()),
+            ("cache-control".into(), "public, max-age=300".into()),
+        ],
+        body: body.to_vec(),
+    }
+}
+
 /// The request itself is at fault (400, 414) or, with `unmatched: deny`, matches nothing (404).
 /// gRPC clients get HTTP 200 with the gRPC status instead, as for the challenge.
 pub fn refused(status: u32, message: &str, grpc: bool) -> LocalResponse {

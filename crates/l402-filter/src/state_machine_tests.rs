@@ -818,3 +818,54 @@ fn an_invalid_credential_status_other_than_401_or_402_is_refused_naming_the_fiel
         "{err}"
     );
 }
+
+fn ok_answer() -> Headers {
+    vec![(":status".to_string(), b"200".to_vec())]
+}
+
+#[test]
+fn the_manifest_is_the_services_pricing_of_the_filters_routes_and_never_challenged() {
+    let mut host = MemoryHost::request("GET", "/.well-known/l402.json", &[]);
+    let (mut filter, verdict) = run(&mut host);
+    assert_eq!(verdict, Verdict::Pause);
+    assert_eq!(host.dispatched_paths, ["/v1/manifest"]);
+    let sent = &host.dispatched[0].1;
+    let services: Vec<_> = sent["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["service"].as_str().unwrap(), r["path"].as_str().unwrap()))
+        .collect();
+    assert_eq!(services, [("weather", "/api/*"), ("news", "/news/*")]);
+    assert_eq!(
+        sent["resources"][0]["capabilities"],
+        serde_json::json!(["read"])
+    );
+    let doc = br#"{"version":"1.0"}"#;
+    respond(&mut filter, &mut host, 7, &ok_answer(), Some(doc));
+    let answer = host.sent.as_ref().unwrap();
+    assert_eq!((answer.status, answer.body.as_slice()), (200, &doc[..]));
+    assert_eq!(answer.header("access-control-allow-origin"), Some("*"));
+    assert!(host.counted("l402_requests_manifest"));
+}
+
+#[test]
+fn a_manifest_that_cannot_be_had_is_503_and_the_request_never_goes_upstream() {
+    for body in [&b"[1]"[..], b"not json"] {
+        let mut host = MemoryHost::request("GET", "/.well-known/l402.json", &[]);
+        let (mut filter, _) = run(&mut host);
+        respond(&mut filter, &mut host, 7, &ok_answer(), Some(body));
+        assert_eq!(host.sent.as_ref().unwrap().status, 503);
+        assert!(!host.resumed);
+    }
+}
+
+#[test]
+fn with_discovery_off_the_well_known_path_is_routed_like_any_other() {
+    let config = config_with(serde_json::json!({"discovery": false, "unmatched": "deny"}));
+    let mut filter = RequestFilter::new(config, Default::default());
+    let mut host = MemoryHost::request("GET", "/.well-known/l402.json", &[]);
+    assert_eq!(filter.on_request_headers(&mut host), Verdict::Pause);
+    assert!(host.dispatched.is_empty());
+    assert_eq!(host.sent.as_ref().unwrap().status, 404);
+}

@@ -11,8 +11,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use l402_core::contract::{
-    ChallengeRequest, LeaseRequest, LeaseReturn, RevokeRequest, CHALLENGE_PATH, LEASE_PATH,
-    LEASE_RETURN_PATH, REVOCATIONS_PATH,
+    ChallengeRequest, LeaseRequest, LeaseReturn, ManifestRequest, RevokeRequest, CHALLENGE_PATH,
+    LEASE_PATH, LEASE_RETURN_PATH, MANIFEST_PATH, REVOCATIONS_PATH,
 };
 use serde::Deserialize;
 use serde_json::json;
@@ -60,6 +60,7 @@ pub fn router<B: InvoiceBackend>(app: App<B>, max_body_bytes: usize) -> Router {
         .route(LEASE_PATH, post(lease::<B>))
         .route(LEASE_RETURN_PATH, post(give_back::<B>))
         .route(REVOCATIONS_PATH, get(revocations::<B>).post(revoke::<B>))
+        .route(MANIFEST_PATH, post(manifest::<B>))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz::<B>))
         .route("/metrics", get(metrics::<B>))
@@ -130,6 +131,15 @@ async fn give_back<B: InvoiceBackend>(State(app): State<App<B>>, body: Body) -> 
         app.issuer.metrics.quota_units_returned(returned.credited);
     }
     answer(result, lease_status)
+}
+
+async fn manifest<B: InvoiceBackend>(State(app): State<App<B>>, body: Body) -> Response {
+    match parse::<ManifestRequest>(&body, "a manifest request") {
+        Ok(request) => {
+            Json(crate::manifest::manifest(&app.issuer.catalog, &request)).into_response()
+        }
+        Err(why) => error(StatusCode::BAD_REQUEST, why),
+    }
 }
 
 fn revocation_status(e: &RevocationError) -> StatusCode {

@@ -11,6 +11,7 @@ pub mod http;
 pub mod invoice_check;
 pub mod issue;
 pub mod lnd;
+pub mod manifest;
 pub mod metrics;
 pub mod pricing;
 pub mod quota;
