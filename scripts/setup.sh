@@ -8,7 +8,8 @@
 #          harness, tests/support/redis_proc.py, and its TLS certificates), and the same venv as
 #          the demo
 #   all    everything `scripts/test.sh` (all) needs: the above, btcd and lnd, wrk, docker-compose,
-#          kustomize, Istio's CRD schemas, kubernetes-validate and cargo-fuzz
+#          kustomize, Istio's CRD schemas, kubernetes-validate, cargo-fuzz, and for the real-browser
+#          tests Debian's chromium with playwright, zxing-cpp and pillow in the venv
 # Versions come from versions.env.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
@@ -112,6 +113,14 @@ python_env() {
   "$CACHE/venv/bin/envoy" --version
 }
 
+browser() {
+  # The real-browser tests (tests/support/browser.py): Playwright launches Debian's binary;
+  # `playwright install` (its own browser download) is never run.
+  step "Chromium (Debian's chromium, for the real-browser tests)"
+  [ -x /usr/bin/chromium ] || apt_install chromium
+  /usr/bin/chromium --version 2>/dev/null
+}
+
 cargo_fuzz() {
   step "cargo-fuzz"
   if ! command -v cargo-fuzz >/dev/null; then
@@ -150,7 +159,9 @@ case "${1:-all}" in
     lightning
     redis_server
     openssl_cli
-    python_env "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION"
+    browser
+    python_env "kubernetes-validate==$KUBERNETES_VALIDATE_VERSION" "playwright==$PLAYWRIGHT_VERSION" \
+      "zxing-cpp==$ZXING_CPP_VERSION" "pillow==$PILLOW_VERSION"
     cargo_fuzz
     ;;
   *)

@@ -36,6 +36,12 @@ pub struct ChallengeRequest<'a> {
     /// Why the request had no valid token (`missing`, `expired`, …): a rejection reason.
     #[serde(default, borrow)]
     pub reason: Option<Cow<'a, str>>,
+    /// The canonical host the client asked, for the page's instructions.
+    #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+    pub host: Option<Cow<'a, str>>,
+    /// The client prefers HTML (a person following a link): answer with a [`Page`] too.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub page: bool,
 }
 
 impl ChallengeRequest<'_> {
@@ -67,6 +73,18 @@ pub struct ChallengeAnswer {
     /// Unix seconds when the token stops working, if it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub valid_until: Option<i64>,
+    /// The payment page, when the request asked for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub page: Option<Page>,
+}
+
+/// A challenge for a browser: the HTML the filter sends as the 402's body, and the
+/// `Content-Security-Policy` that lets exactly its own inline script and style run (hashes of
+/// them, which only the side that writes the page can know).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Page {
+    pub html: String,
+    pub content_security_policy: String,
 }
 
 /// Where the filter asks for a block of a counted token's requests.
@@ -205,6 +223,8 @@ mod tests {
             path: "/weather/today".into(),
             client_ip: Some("203.0.113.9".into()),
             reason: Some("missing".into()),
+            host: None,
+            page: false,
         };
         let json = serde_json::to_string(&request).unwrap();
         assert_eq!(
@@ -224,6 +244,8 @@ mod tests {
             path: "/a?token=x".into(),
             client_ip: None,
             reason: None,
+            host: None,
+            page: false,
         };
         assert_eq!(request.path_only(), "/a");
     }

@@ -1,15 +1,16 @@
 //! The callout to the invoice service: how the filter reads its answer. What it sends and what it
 //! reads are the contract types of `l402_core::contract`, shared with the service.
 
-use l402_core::contract::{ChallengeAnswer, LeaseAnswer};
+use l402_core::contract::{ChallengeAnswer, LeaseAnswer, Page};
 use l402_core::Challenge;
 use serde::de::DeserializeOwned;
 
 use crate::host::{header, Headers};
 use crate::labels::labelled;
 
-/// Largest answer read from the invoice service; a challenge is well under 2 KiB.
-pub const MAX_RESPONSE_BYTES: usize = 16 * 1024;
+/// Largest answer read from the invoice service: a challenge is well under 2 KiB, with its
+/// payment page (a QR code of a long invoice) or the discovery manifest of many routes, tens.
+pub const MAX_RESPONSE_BYTES: usize = 64 * 1024;
 
 /// Whether an answer body of `size` bytes is read at all; a larger one is a
 /// [`Failure::TooLarge`] without being copied into the VM.
@@ -22,6 +23,8 @@ pub enum Outcome {
     Challenge {
         challenge: Challenge,
         amount_msat: u64,
+        /// The payment page, if one was asked for and it can be sent as it is.
+        page: Option<Page>,
     },
     RateLimited {
         retry_after: String,
@@ -141,6 +144,12 @@ pub fn interpret_manifest<'b>(
     }
 }
 
+/// Whether `value` can go into a response header as it is: printable ASCII, so nothing the
+/// service sent can end the header or start another.
+fn is_header_value(value: &str) -> bool {
+    !value.is_empty() && value.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
 /// Reads the invoice service's answer: `headers` include `:status`; `body` is `None` when the
 /// answer had none or, at `body_size` over the limit, when it was not read.
 pub fn interpret(headers: &Headers, body_size: usize, body: Option<&[u8]>) -> Outcome {
@@ -165,6 +174,9 @@ pub fn interpret(headers: &Headers, body_size: usize, body: Option<&[u8]>) -> Ou
         Ok(challenge) => Outcome::Challenge {
             challenge,
             amount_msat: answer.amount_msat,
+            page: answer
+                .page
+                .filter(|p| is_header_value(&p.content_security_policy)),
         },
         Err(e) => Outcome::Failed(Failure::Malformed(e.to_string())),
     }

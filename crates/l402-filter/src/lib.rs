@@ -9,6 +9,7 @@
 //! is paused while the invoice service is asked for a challenge, then answered with 402.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+pub mod accept;
 pub mod callout;
 pub mod canonical;
 pub mod config;

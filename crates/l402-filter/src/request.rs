@@ -16,6 +16,7 @@ use l402_core::encoding::to_base64;
 use l402_core::verifier::authorize;
 use l402_core::{Reason, Rejection, Requirement, TokenId, Verified};
 
+use crate::accept::prefers_html;
 use crate::callout::{self, Failure, FailureKind, Outcome};
 use crate::canonical::{Refusal, RequestLine};
 use crate::config::{Credentials, FilterConfig};
@@ -35,6 +36,7 @@ pub const SERVICE_HEADER: &str = "x-l402-service";
 pub const REQUESTS_REMAINING_HEADER: &str = "x-l402-requests-remaining";
 
 const GRPC_CONTENT_TYPE: &str = "content-type";
+const ACCEPT: &str = "accept";
 
 /// Every header the filter reads: the request line's, the credentials', gRPC's content type, and
 /// the headers it sets (to remove a client's copies). Nothing else is copied out of the host.
@@ -43,6 +45,7 @@ pub fn headers_read() -> &'static [&'static str] {
     NAMES.get_or_init(|| {
         let mut names = crate::canonical::HEADERS_READ.to_vec();
         names.extend(CREDENTIAL_HEADERS);
+        names.push(ACCEPT);
         names.extend([
             GRPC_CONTENT_TYPE,
             TOKEN_ID_HEADER,
@@ -104,6 +107,9 @@ pub struct RequestFilter {
     worker: Arc<Worker>,
     cache: Option<Arc<CredentialCache>>,
     state: State,
+    /// The client prefers HTML (a browser following a link): its challenge comes with the
+    /// payment page.
+    wants_page: bool,
 }
 
 impl RequestFilter {
@@ -113,6 +119,7 @@ impl RequestFilter {
             worker,
             cache: None,
             state: State::Headers,
+            wants_page: false,
         }
     }
 
@@ -140,6 +147,7 @@ impl RequestFilter {
         }
         let grpc =
             header(&headers, GRPC_CONTENT_TYPE).is_some_and(|v| v.starts_with(b"application/grpc"));
+        self.wants_page = !grpc && header(&headers, ACCEPT).is_some_and(prefers_html);
         let line = match RequestLine::read(&headers, &config.path_rules) {
             Ok(line) => line,
             Err(refusal) => return self.refuse(host, refusal, grpc),
@@ -439,6 +447,8 @@ impl RequestFilter {
             path: line.path.strict().into(),
             client_ip: client_ip.as_deref().map(Into::into),
             reason: Some(rejection.reason().into()),
+            host: Some(line.host.as_ref().into()),
+            page: self.wants_page,
         };
         serde_json::to_vec(&body)
     }
@@ -571,9 +581,12 @@ impl RequestFilter {
             Outcome::Challenge {
                 challenge,
                 amount_msat,
+                page,
             } => {
                 host.count(Counter::Requests(Requests::Challenged));
-                host.send_response(response::challenge(&challenge, &service, amount_msat, form));
+                let page = page.as_ref().filter(|_| !form.grpc);
+                let answer = response::challenge(&challenge, &service, amount_msat, form, page);
+                host.send_response(answer);
             }
             Outcome::RateLimited { retry_after } => {
                 host.count(Counter::Requests(Requests::RateLimited));

@@ -1,6 +1,7 @@
 //! The responses the filter answers with itself: the challenge, and the fail-closed errors.
 
 use l402_core::challenge::{EXTRA_HEADERS, WWW_AUTHENTICATE};
+use l402_core::contract::Page;
 use l402_core::Challenge;
 use serde_json::json;
 
@@ -41,6 +42,7 @@ pub fn challenge(
     service: &str,
     amount_msat: u64,
     form: Form,
+    page: Option<&Page>,
 ) -> LocalResponse {
     let mut headers: Vec<(String, String)> = challenge
         .header_values()
@@ -61,6 +63,20 @@ pub fn challenge(
             status: 200,
             headers,
             body: Vec::new(),
+        };
+    }
+    if let Some(page) = page {
+        headers.push(("content-type".into(), "text/html; charset=utf-8".into()));
+        headers.push((
+            "content-security-policy".into(),
+            page.content_security_policy.clone(),
+        ));
+        headers.push(("x-content-type-options".into(), "nosniff".into()));
+        headers.push(("referrer-policy".into(), "no-referrer".into()));
+        return LocalResponse {
+            status: form.status,
+            headers,
+            body: page.html.clone().into_bytes(),
         };
     }
     headers.push(("content-type".into(), "application/json".into()));

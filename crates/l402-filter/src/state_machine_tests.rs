@@ -869,3 +869,60 @@ fn with_discovery_off_the_well_known_path_is_routed_like_any_other() {
     assert!(host.dispatched.is_empty());
     assert_eq!(host.sent.as_ref().unwrap().status, 404);
 }
+
+#[test]
+fn a_browser_gets_the_services_page_and_a_program_the_json() {
+    let page_answer = |csp: &str| {
+        let m = token("weather", None);
+        serde_json::json!({"macaroon": to_base64(&m.encode()), "invoice": INVOICE,
+            "amount_msat": 10000, "page": {"html": "<p>pay</p>", "content_security_policy": csp}})
+        .to_string()
+        .into_bytes()
+    };
+    let browser: &[(&str, &[u8])] = &[("accept", b"text/html,*/*;q=0.8")];
+    let mut host = MemoryHost::request("GET", "/api/x", browser);
+    let (mut filter, _) = run(&mut host);
+    assert_eq!(host.dispatched[0].1["page"], true);
+    let body = page_answer("default-src 'none'");
+    respond(&mut filter, &mut host, 7, &challenge_answer(), Some(&body));
+    let sent = host.sent.as_ref().unwrap();
+    assert_eq!(
+        (sent.status, sent.body.as_slice()),
+        (402, &b"<p>pay</p>"[..])
+    );
+    assert_eq!(
+        sent.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    assert_eq!(
+        sent.header("content-security-policy"),
+        Some("default-src 'none'")
+    );
+    assert_eq!(www_authenticate(sent).len(), 2);
+
+    // A policy that could break the header: the JSON answer instead, never the page without it.
+    let mut host = MemoryHost::request("GET", "/api/x", browser);
+    let (mut filter, _) = run(&mut host);
+    let body = page_answer("default-src 'none'\r\nx-evil: 1");
+    respond(&mut filter, &mut host, 7, &challenge_answer(), Some(&body));
+    assert_eq!(
+        host.sent.as_ref().unwrap().header("content-type"),
+        Some("application/json")
+    );
+
+    for accept in [&b"*/*"[..], b"application/json"] {
+        let mut host = MemoryHost::request("GET", "/api/x", &[("accept", accept)]);
+        run(&mut host);
+        assert!(host.dispatched[0].1.get("page").is_none());
+    }
+    let grpc: &[(&str, &[u8])] = &[
+        ("accept", b"text/html"),
+        ("content-type", b"application/grpc"),
+    ];
+    let mut host = MemoryHost::request("POST", "/api/x", grpc);
+    run(&mut host);
+    assert!(
+        host.dispatched[0].1.get("page").is_none(),
+        "gRPC never gets a page"
+    );
+}

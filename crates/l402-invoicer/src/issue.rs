@@ -14,6 +14,7 @@ use crate::config_error::{field, ConfigError};
 use crate::invoice_check::{check_invoice, Mismatch};
 use crate::lnd::{BackendError, InvoiceBackend, InvoiceRequest};
 use crate::metrics::Metrics;
+use crate::page::{self, Sale};
 use crate::pricing::Catalog;
 use crate::ratelimit::{network_of, parse_client_ip, BucketStore, ClientKey, Limited, RateLimiter};
 use crate::store::limits::Scope;
@@ -99,7 +100,7 @@ impl<B: InvoiceBackend> Issuer<B> {
             &aperture_caveats(&grant),
         )?;
         self.metrics.challenge_issued(&service.name, amount_msat);
-        Ok(ChallengeAnswer {
+        let mut answer = ChallengeAnswer {
             macaroon: to_base64(&macaroon.encode()),
             invoice: created.payment_request,
             payment_hash: hex::encode(created.r_hash),
@@ -107,7 +108,22 @@ impl<B: InvoiceBackend> Issuer<B> {
             expires_at: now.saturating_add(i64::from(self.invoice_expiry_seconds)),
             token_id: identifier.token_id.to_hex(),
             valid_until: grant.valid_until,
-        })
+            page: None,
+        };
+        if request.page {
+            answer.page = Some(page::render(&Sale {
+                service: &service.name,
+                amount_msat,
+                requests: offer.requests,
+                valid_for_seconds: grant.valid_until.map(|until| until - now),
+                invoice: &answer.invoice,
+                macaroon_base64: &answer.macaroon,
+                invoice_expires_at: answer.expires_at,
+                host: request.host.as_deref(),
+                path: request.path_only(),
+            }));
+        }
+        Ok(answer)
     }
 }
 

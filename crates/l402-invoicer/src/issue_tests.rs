@@ -145,6 +145,8 @@ fn request<'a>(service: &'a str, path: &'a str) -> ChallengeRequest<'a> {
         path: path.into(),
         client_ip: Some("198.51.100.7:5000".into()),
         reason: Some("missing".into()),
+        host: None,
+        page: false,
     }
 }
 

@@ -13,6 +13,7 @@ pub mod issue;
 pub mod lnd;
 pub mod manifest;
 pub mod metrics;
+pub mod page;
 pub mod pricing;
 pub mod quota;
 pub mod ratelimit;
