@@ -11,7 +11,8 @@ from versions import VERSIONS_FILE, pinned
 
 EXPECTED_KEYS = {"LND_VERSION", "BTCD_VERSION", "ENVOY_VERSION", "H2_VERSION", "KUSTOMIZE_VERSION",
                  "ISTIO_API_VERSION", "KUBERNETES_VALIDATE_VERSION", "BITCOIND_IMAGE", "HTTP_ECHO_IMAGE",
-                 "REDIS_IMAGE", "RUST_IMAGE"}
+                 "REDIS_IMAGE", "RUST_IMAGE", "PLAYWRIGHT_VERSION", "ZXING_CPP_VERSION",
+                 "PILLOW_VERSION", "PROMETHEUS_IMAGE", "GRAFANA_IMAGE"}
 
 
 def test_the_versions_file_pins_every_tool_with_a_comment():

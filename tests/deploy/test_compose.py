@@ -63,19 +63,25 @@ def test_compose_has_the_whole_stack_with_pinned_images(resolved):
     """Every image and build is pinned, at the versions in versions.env."""
     services = resolved["services"]
     v = pinned()
-    assert set(services) == {"bitcoind", "alice", "bob", "setup", "wasm", "envoy", "invoicer", "upstream", "redis"}
+    assert set(services) == {"bitcoind", "alice", "bob", "setup", "wasm", "envoy", "invoicer", "upstream", "redis",
+                             "prometheus", "grafana"}
     assert services["alice"]["image"] == f"lightninglabs/lnd:{v['LND_VERSION']}"
     assert services["envoy"]["image"] == f"envoyproxy/envoy:v{v['ENVOY_VERSION']}"
     images = {name: service.get("image") for name, service in services.items()}
     assert images == {"bitcoind": v["BITCOIND_IMAGE"], "alice": services["alice"]["image"],
                       "bob": services["alice"]["image"], "setup": services["alice"]["image"],
                       "wasm": None, "envoy": services["envoy"]["image"], "invoicer": None,
-                      "upstream": v["HTTP_ECHO_IMAGE"], "redis": v["REDIS_IMAGE"]}
+                      "upstream": v["HTTP_ECHO_IMAGE"], "redis": v["REDIS_IMAGE"],
+                      "prometheus": v["PROMETHEUS_IMAGE"], "grafana": v["GRAFANA_IMAGE"]}
     assert all(image is None or (":" in image and not image.endswith(":latest")) for image in images.values())
     for name in ["wasm", "invoicer"]:
         assert services[name]["build"]["args"] == {"RUST_IMAGE": v["RUST_IMAGE"]}
     for name in ["invoicer", "upstream"]:
         assert services[name]["network_mode"] == "service:envoy", "reached by Envoy on 127.0.0.1"
+    # Envoy's admin and the invoice service's /metrics listen on 127.0.0.1 there only.
+    assert services["prometheus"]["network_mode"] == "service:envoy", "scrapes them on 127.0.0.1"
+    # The dashboard (tests/deploy/test_dashboard.py checks what it shows), on loopback only.
+    assert services["grafana"]["ports"] == ["127.0.0.1:3000:3000/tcp"]
     assert services["invoicer"]["read_only"] is True
     assert services["invoicer"]["depends_on"]["setup"]["condition"] == "service_completed_successfully"
     assert "ports" not in services["invoicer"], "only Envoy may call the invoice service"
