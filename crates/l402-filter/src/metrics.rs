@@ -1,5 +1,6 @@
-//! The filter's counters, typed and defined once. Envoy shows them under `wasmcustom.` in
-//! `/stats` and as `envoy_wasmcustom_…` in Prometheus output. Every counter is defined when the
+//! The filter's counters, typed and defined once. Envoy 1.40 shows them under `wasmcustom.`
+//! (`dynamicmodulescustom.` natively) in `/stats`; in Prometheus output the `.wasm`'s keep their
+//! bare names and the module's carry `envoy_dynamicmodulescustom_`. Every counter is defined when the
 //! plugin is configured (so zeros show too), and counting is an index, with no string built per
 //! request.
 
