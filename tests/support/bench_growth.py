@@ -96,7 +96,7 @@ def main():
                 use_build("wasm" if build == "none" else build)
                 config_edit = direct_response if build != "none" else none
                 envoys[build] = EnvoyProcess(workdir, free_port(), free_port(), {"L402_MASTER_KEY_1": master_key},
-                                             no_store(edit) if build != "none" else None, config_edit, name=f"growth-{build}")
+                                             no_store(edit), config_edit, name=f"growth-{build}")
                 subprocess.run(["taskset", "-apc", "0", str(envoys[build].process.pid)], check=True,
                                capture_output=True)
                 resp = request(envoys[build].url, PATH, list(headers.items()))
