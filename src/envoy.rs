@@ -10,7 +10,7 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Metr
 use l402_filter::callout;
 use l402_filter::config::{FilterConfig, InvoiceService};
 use l402_filter::credential_cache::CredentialCache;
-use l402_filter::host::{Call, DispatchError, Headers, Host, Level};
+use l402_filter::host::{Call, DispatchError, Headers, Host, Level, REQUEST_ID_HEADER};
 use l402_filter::metrics::Counter;
 use l402_filter::request::{RequestFilter, Verdict};
 use l402_filter::response::LocalResponse;
@@ -234,6 +234,9 @@ fn dispatch(service: &InvoiceService, call: Call<'_>) -> Result<u32, DispatchErr
     if !call.body.is_empty() {
         headers.push(("content-type", "application/json"));
         headers.push(("content-length", length.as_str()));
+    }
+    if let Some(id) = call.request_id {
+        headers.push((REQUEST_ID_HEADER, id));
     }
     let body = (!call.body.is_empty()).then_some(call.body.as_slice());
     hostcalls::dispatch_http_call(

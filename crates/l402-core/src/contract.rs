@@ -19,6 +19,18 @@ use serde::{Deserialize, Serialize};
 /// Where the service takes callouts, unless the filter's `invoice_service.path` says otherwise.
 pub const CHALLENGE_PATH: &str = "/v1/challenges";
 
+/// The header a request-time callout carries the client request's id in (Envoy's own
+/// `x-request-id`), so the service's log lines for it can be found from Envoy's access log.
+pub const REQUEST_ID_HEADER: &str = "x-request-id";
+/// Longer ids are not passed on: an id is a key to search logs by, not a place for data.
+pub const MAX_REQUEST_ID_BYTES: usize = 128;
+
+/// `id` may be passed on and logged as a request id: 1 to [`MAX_REQUEST_ID_BYTES`] visible
+/// ASCII characters, so it cannot split a log line or a header.
+pub fn is_request_id(id: &[u8]) -> bool {
+    (1..=MAX_REQUEST_ID_BYTES).contains(&id.len()) && id.iter().all(|b| b.is_ascii_graphic())
+}
+
 /// `POST` JSON body of the callout.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChallengeRequest<'a> {
@@ -191,8 +203,9 @@ pub struct ManifestRequest<'a> {
     /// The host the client asked, for the provider's name.
     #[serde(default, borrow)]
     pub host: Cow<'a, str>,
+    /// Borrowed by the filter, which sends its own list as it is.
     #[serde(borrow)]
-    pub resources: Vec<PaidRoute<'a>>,
+    pub resources: Cow<'a, [PaidRoute<'a>]>,
 }
 
 /// One paid route of the filter.

@@ -5,7 +5,7 @@
 use std::ffi::c_void;
 
 use l402_filter::config::InvoiceService;
-use l402_filter::host::{Call, DispatchError, Level};
+use l402_filter::host::{Call, DispatchError, Level, REQUEST_ID_HEADER};
 use l402_filter::response::LocalResponse;
 
 use crate::abi::{self, EnvoyBuffer, LogLevel, ModuleBuffer, ModuleHttpHeader};
@@ -209,6 +209,9 @@ pub unsafe fn dispatch(
     if !call.body.is_empty() {
         lines.push(("content-type", "application/json"));
         lines.push(("content-length", length.as_str()));
+    }
+    if let Some(id) = call.request_id {
+        lines.push((REQUEST_ID_HEADER, id));
     }
     let mut headers: Vec<ModuleHttpHeader> = lines
         .iter()

@@ -1,6 +1,9 @@
 //! The port between the filter's logic and its host. The proxy-wasm adapter implements it for
 //! Envoy; tests implement it in memory, so every branch runs natively.
 
+/// The hosts send a callout's request id under this name.
+pub use l402_core::contract::REQUEST_ID_HEADER;
+
 use crate::config::InvoiceService;
 use crate::metrics::Counter;
 use crate::response::LocalResponse;
@@ -45,6 +48,9 @@ pub struct Call<'a> {
     pub method: &'static str,
     pub path: &'a str,
     pub body: Vec<u8>,
+    /// The client request's id, sent as `contract::REQUEST_ID_HEADER`; `None` for the timer's
+    /// calls, which serve no one request.
+    pub request_id: Option<&'a str>,
 }
 
 pub trait Host {

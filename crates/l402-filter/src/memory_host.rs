@@ -15,6 +15,8 @@ pub struct MemoryHost {
     /// Callouts made: cluster, path and JSON body.
     pub dispatched: Vec<(String, serde_json::Value)>,
     pub dispatched_paths: Vec<String>,
+    /// The request id each callout carried.
+    pub dispatched_ids: Vec<Option<String>>,
     /// The clock in milliseconds (seconds are [`NOW`]).
     pub millis: u64,
     /// Seconds added to [`NOW`].
@@ -101,6 +103,8 @@ impl Host for MemoryHost {
             serde_json::from_slice(&call.body).unwrap(),
         ));
         self.dispatched_paths.push(call.path.to_string());
+        self.dispatched_ids
+            .push(call.request_id.map(str::to_string));
         Ok(7 + self.dispatched.len() as u32 - 1)
     }
     fn send_response(&mut self, response: LocalResponse) {

@@ -170,6 +170,9 @@ fn a_counted_token_asks_once_then_serves_from_its_block() {
 fn a_used_up_token_gets_a_fresh_challenge() {
     let (m, _) = counted(Some(5));
     let mut host = request(&m, 0);
+    // Read while in the request's headers, and kept for the challenge asked after the answer.
+    host.headers
+        .push(("x-request-id".into(), b"req-1".to_vec()));
     let mut filter = RequestFilter::new(config(serde_json::json!({})), Default::default());
     filter.on_request_headers(&mut host);
     answer(&mut filter, &mut host, 7, lease(0, 0, 0));
@@ -180,6 +183,10 @@ fn a_used_up_token_gets_a_fresh_challenge() {
     );
     assert_eq!(host.dispatched[1].1["reason"], "quota_exhausted");
     assert_eq!(host.dispatched[1].1["path"], "/api/x");
+    assert_eq!(
+        host.dispatched_ids,
+        [Some("req-1".into()), Some("req-1".into())]
+    );
     assert!(
         !host.resumed && host.sent.is_none(),
         "waits for the challenge"

@@ -5,8 +5,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use l402_core::contract::{
-    ChallengeRequest, LeaseRequest, ManifestRequest, LEASE_PATH, MANIFEST_PATH,
-    MANIFEST_WELL_KNOWN_PATH,
+    is_request_id, ChallengeRequest, LeaseRequest, ManifestRequest, LEASE_PATH, MANIFEST_PATH,
+    MANIFEST_WELL_KNOWN_PATH, REQUEST_ID_HEADER,
 };
 use l402_core::credentials::{
     self, is_l402_hex_header_value, without_l402_items, Credential, AUTHORIZATION,
@@ -36,16 +36,17 @@ pub const SERVICE_HEADER: &str = "x-l402-service";
 pub const REQUESTS_REMAINING_HEADER: &str = "x-l402-requests-remaining";
 
 const GRPC_CONTENT_TYPE: &str = "content-type";
+/// Read only for a challenge (whether to ask for the page), not on the paid path.
 const ACCEPT: &str = "accept";
 
-/// Every header the filter reads: the request line's, the credentials', gRPC's content type, and
-/// the headers it sets (to remove a client's copies). Nothing else is copied out of the host.
+/// Every header the filter reads for every request: the request line's, the credentials',
+/// gRPC's content type, and the headers it sets (to remove a client's copies). Nothing else is
+/// copied out of the host until a request needs a callout.
 pub fn headers_read() -> &'static [&'static str] {
     static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
     NAMES.get_or_init(|| {
         let mut names = crate::canonical::HEADERS_READ.to_vec();
         names.extend(CREDENTIAL_HEADERS);
-        names.push(ACCEPT);
         names.extend([
             GRPC_CONTENT_TYPE,
             TOKEN_ID_HEADER,
@@ -97,6 +98,9 @@ struct PendingLease {
     grpc: bool,
     /// The challenge callout's body, sent if the token turns out used up.
     challenge: Vec<u8>,
+    /// The request's id, for that challenge callout: the request's headers are read only
+    /// while the filter is in them.
+    request_id: Option<String>,
     /// The used-up block handed in with the request: if the request fails, the timer gives it
     /// back instead, so the service stops counting it as held elsewhere.
     done: Option<String>,
@@ -107,9 +111,6 @@ pub struct RequestFilter {
     worker: Arc<Worker>,
     cache: Option<Arc<CredentialCache>>,
     state: State,
-    /// The client prefers HTML (a browser following a link): its challenge comes with the
-    /// payment page.
-    wants_page: bool,
 }
 
 impl RequestFilter {
@@ -119,7 +120,6 @@ impl RequestFilter {
             worker,
             cache: None,
             state: State::Headers,
-            wants_page: false,
         }
     }
 
@@ -147,7 +147,6 @@ impl RequestFilter {
         }
         let grpc =
             header(&headers, GRPC_CONTENT_TYPE).is_some_and(|v| v.starts_with(b"application/grpc"));
-        self.wants_page = !grpc && header(&headers, ACCEPT).is_some_and(prefers_html);
         let line = match RequestLine::read(&headers, &config.path_rules) {
             Ok(line) => line,
             Err(refusal) => return self.refuse(host, refusal, grpc),
@@ -303,42 +302,56 @@ impl RequestFilter {
             want: self.config.counting.lease_size,
             done: done.as_deref().map(Into::into),
         };
-        let challenge =
-            self.challenge_body(host, paid.service, paid.line, &Rejection::QuotaExhausted);
-        let bodies = serde_json::to_vec(&lease).and_then(|lease| Ok((lease, challenge?)));
-        let (lease, challenge) = match bodies {
-            Ok(bodies) => bodies,
-            Err(e) => {
-                self.hand_back(copy, done);
-                let why = format!("cannot encode callout: {e}");
-                return self.fail(host, FailureKind::Dispatch, &why, false);
-            }
-        };
-        let call = Call {
-            method: "POST",
-            path: LEASE_PATH,
-            body: lease,
-        };
-        match host.dispatch(&self.config.invoice_service, call) {
-            Ok(token) => {
+        let used_up = Rejection::QuotaExhausted;
+        let challenge = self.challenge_body(host, paid.service, paid.line, paid.grpc, &used_up);
+        let request_id = request_id(host);
+        let bodies = serde_json::to_vec(&lease)
+            .and_then(|lease| Ok((lease, challenge?)))
+            .map_err(|e| format!("cannot encode callout: {e}"));
+        let dispatched = bodies.and_then(|(lease, challenge)| {
+            let token = self.dispatch(host, LEASE_PATH, lease, request_id.as_deref())?;
+            Ok((token, challenge))
+        });
+        match dispatched {
+            Ok((token, challenge)) => {
                 let pending = PendingLease {
                     token_id: copy.token,
                     service: paid.service.to_string(),
                     limit: copy.limit,
                     grpc: paid.grpc,
                     challenge,
+                    request_id,
                     done,
                 };
                 self.state = State::AwaitingLease { token, pending };
                 Verdict::Pause
             }
-            Err(e) => {
+            Err(why) => {
                 self.hand_back(copy, done);
-                let cluster = &self.config.invoice_service.cluster;
-                let why = format!("invoice service cluster `{cluster}` refused the call: {e:?}");
                 self.fail(host, FailureKind::Dispatch, &why, false)
             }
         }
+    }
+
+    /// Starts a callout for this request, carrying its id; why not if it cannot be started.
+    fn dispatch(
+        &self,
+        host: &mut dyn Host,
+        path: &str,
+        body: Vec<u8>,
+        request_id: Option<&str>,
+    ) -> Result<u32, String> {
+        let call = Call {
+            method: "POST",
+            path,
+            body,
+            request_id,
+        };
+        host.dispatch(&self.config.invoice_service, call)
+            .map_err(|e| {
+                let cluster = &self.config.invoice_service.cluster;
+                format!("invoice service cluster `{cluster}` refused the call: {e:?}")
+            })
     }
 
     /// 400 or 414: the request line cannot be read one safe way.
@@ -419,10 +432,17 @@ impl RequestFilter {
             &format!("challenging ({service}): {rejection}"),
         );
         let invalid = !matches!(rejection.kind(), Reason::Missing | Reason::QuotaExhausted);
-        match self.challenge_body(host, service, line, rejection) {
+        match self.challenge_body(host, service, line, grpc, rejection) {
             Ok(body) => {
-                let fail_open = self.config.fail_open;
-                self.ask_for_challenge(host, service, grpc, invalid, body, fail_open)
+                let id = request_id(host);
+                let ask = AskChallenge {
+                    service,
+                    grpc,
+                    invalid,
+                    fail_open: self.config.fail_open,
+                    request_id: id.as_deref(),
+                };
+                self.ask_for_challenge(host, body, &ask)
             }
             Err(e) => {
                 let why = format!("cannot encode callout: {e}");
@@ -436,9 +456,13 @@ impl RequestFilter {
         host: &mut dyn Host,
         service: &str,
         line: &RequestLine<'_>,
+        grpc: bool,
         rejection: &Rejection,
     ) -> Result<Vec<u8>, serde_json::Error> {
         let client_ip = host.client_ip();
+        // A browser following a link (HTML preferred) is answered with the payment page.
+        let page =
+            !grpc && header(&host.request_headers(&[ACCEPT]), ACCEPT).is_some_and(prefers_html);
         // The canonical path: bounded by `max_path_bytes`, and without the query string, which
         // may carry the client's secrets and must not reach the service or its logs.
         let body = ChallengeRequest {
@@ -448,7 +472,7 @@ impl RequestFilter {
             client_ip: client_ip.as_deref().map(Into::into),
             reason: Some(rejection.reason().into()),
             host: Some(line.host.as_ref().into()),
-            page: self.wants_page,
+            page,
         };
         serde_json::to_vec(&body)
     }
@@ -456,70 +480,43 @@ impl RequestFilter {
     /// The discovery manifest: the filter's paid routes, priced by the service. Never
     /// challenged and never forwarded, whatever else the request says.
     fn ask_for_manifest(&mut self, host: &mut dyn Host, line: &RequestLine<'_>) -> Verdict {
-        let routes = self.config.manifest.as_deref().unwrap_or_default();
+        let config = Arc::clone(&self.config);
         let request = ManifestRequest {
             host: line.host.as_ref().into(),
-            resources: routes.to_vec(),
+            resources: config.manifest.as_deref().unwrap_or_default().into(),
         };
-        let body = match serde_json::to_vec(&request) {
-            Ok(body) => body,
-            Err(e) => {
-                let why = format!("cannot encode callout: {e}");
-                return self.fail(host, FailureKind::Dispatch, &why, false);
-            }
-        };
-        let call = Call {
-            method: "POST",
-            path: MANIFEST_PATH,
-            body,
-        };
-        match host.dispatch(&self.config.invoice_service, call) {
+        let id = request_id(host);
+        let dispatched = serde_json::to_vec(&request)
+            .map_err(|e| format!("cannot encode callout: {e}"))
+            .and_then(|body| self.dispatch(host, MANIFEST_PATH, body, id.as_deref()));
+        match dispatched {
             Ok(token) => {
                 self.state = State::AwaitingManifest { token };
                 Verdict::Pause
             }
-            Err(e) => {
-                let cluster = &self.config.invoice_service.cluster;
-                let why = format!("invoice service cluster `{cluster}` refused the call: {e:?}");
-                self.fail(host, FailureKind::Dispatch, &why, false)
-            }
+            Err(why) => self.fail(host, FailureKind::Dispatch, &why, false),
         }
     }
 
     fn ask_for_challenge(
         &mut self,
         host: &mut dyn Host,
-        service: &str,
-        grpc: bool,
-        invalid: bool,
         body: Vec<u8>,
-        fail_open: bool,
+        ask: &AskChallenge<'_>,
     ) -> Verdict {
-        let call = Call {
-            method: "POST",
-            path: &self.config.invoice_service.path,
-            body,
-        };
-        match host.dispatch(&self.config.invoice_service, call) {
+        let path = &self.config.invoice_service.path;
+        match self.dispatch(host, path, body, ask.request_id) {
             Ok(token) => {
                 self.state = State::AwaitingChallenge {
                     token,
-                    service: service.to_string(),
-                    grpc,
-                    invalid,
-                    fail_open,
+                    service: ask.service.to_string(),
+                    grpc: ask.grpc,
+                    invalid: ask.invalid,
+                    fail_open: ask.fail_open,
                 };
                 Verdict::Pause
             }
-            Err(e) => {
-                let cluster = &self.config.invoice_service.cluster;
-                self.fail(
-                    host,
-                    FailureKind::Dispatch,
-                    &format!("invoice service cluster `{cluster}` refused the call: {e:?}"),
-                    fail_open,
-                )
-            }
+            Err(why) => self.fail(host, FailureKind::Dispatch, &why, ask.fail_open),
         }
     }
 
@@ -614,6 +611,7 @@ impl RequestFilter {
             limit,
             grpc,
             challenge,
+            request_id,
             done,
         } = pending;
         let copy = Counted {
@@ -655,7 +653,14 @@ impl RequestFilter {
             return Verdict::Continue;
         }
         // A used-up token was already let through once per unit: `fail_open` would serve more.
-        self.ask_for_challenge(host, &service, grpc, false, challenge, false)
+        let ask = AskChallenge {
+            service: &service,
+            grpc,
+            invalid: false,
+            fail_open: false,
+            request_id: request_id.as_deref(),
+        };
+        self.ask_for_challenge(host, challenge, &ask)
     }
 
     /// A used-up block whose hand-in did not reach the service goes to the timer's next returns.
@@ -689,6 +694,23 @@ impl RequestFilter {
         host.send_response(response::unavailable(self.config.retry_after_seconds));
         Verdict::Pause
     }
+}
+
+/// A challenge callout about to be made, and what its answer is turned into.
+struct AskChallenge<'a> {
+    service: &'a str,
+    grpc: bool,
+    /// A credential was presented and failed (see `State::AwaitingChallenge`).
+    invalid: bool,
+    fail_open: bool,
+    request_id: Option<&'a str>,
+}
+
+/// The request's id (Envoy's `x-request-id`) if it is one that may be passed on and logged.
+fn request_id(host: &dyn Host) -> Option<String> {
+    let headers = host.request_headers(&[REQUEST_ID_HEADER]);
+    let id = header(&headers, REQUEST_ID_HEADER).filter(|id| is_request_id(id))?;
+    String::from_utf8(id.to_vec()).ok()
 }
 
 /// A request whose token verified, and what it was read with.

@@ -68,6 +68,7 @@ impl Root {
                     method: call.method,
                     path: &call.path,
                     body: call.body,
+                    request_id: None,
                 },
             );
             match dispatched {

@@ -926,3 +926,44 @@ fn a_browser_gets_the_services_page_and_a_program_the_json() {
         "gRPC never gets a page"
     );
 }
+
+#[test]
+fn every_callout_for_a_request_carries_its_id_and_a_bad_id_is_not_passed_on() {
+    let id = "5d1e2c3b-9f4a-4e0b-8c7d-6a5b4c3d2e1f";
+    for path in ["/api/x", "/.well-known/l402.json"] {
+        let mut host = MemoryHost::request("GET", path, &[("x-request-id", id.as_bytes())]);
+        run(&mut host);
+        assert_eq!(host.dispatched_ids, [Some(id.to_string())], "{path}");
+    }
+    let too_long = "a".repeat(129);
+    for bad in [
+        &b"two words"[..],
+        b"line\r\nx-evil: 1",
+        b"",
+        too_long.as_bytes(),
+        b"\xff",
+    ] {
+        let mut host = MemoryHost::request("GET", "/api/x", &[("x-request-id", bad)]);
+        run(&mut host);
+        assert_eq!(host.dispatched_ids, [None], "{bad:?}");
+    }
+}
+
+#[test]
+fn a_paid_request_reads_neither_accept_nor_the_request_id() {
+    let read = crate::request::headers_read();
+    assert!(!read.contains(&"accept") && !read.contains(&"x-request-id"));
+    // Both are still read when a challenge is asked for (see the page and request id tests).
+    let m = token("weather", None);
+    let mut host = MemoryHost::request(
+        "GET",
+        "/api/x",
+        &[
+            ("authorization", &authorization(&m)),
+            ("accept", b"text/html"),
+            ("x-request-id", b"abc"),
+        ],
+    );
+    assert_eq!(run(&mut host).1, Verdict::Continue);
+    assert!(host.dispatched.is_empty());
+}

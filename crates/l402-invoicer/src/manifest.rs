@@ -14,7 +14,7 @@ const VERSION: &str = "1.0";
 /// (the filter would get 503 for them anyway); a service appears once, in route order.
 pub fn manifest(catalog: &Catalog, request: &ManifestRequest<'_>) -> Value {
     let mut names: Vec<&str> = Vec::new();
-    for route in &request.resources {
+    for route in request.resources.iter() {
         if catalog.get(&route.service).is_some() && !names.contains(&route.service.as_ref()) {
             names.push(&route.service);
         }
