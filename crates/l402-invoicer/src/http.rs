@@ -66,6 +66,7 @@ pub fn router<B: InvoiceBackend>(app: App<B>, max_body_bytes: usize) -> Router {
         .route("/metrics", get(metrics::<B>))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(max_body_bytes))
+        .layer(axum::middleware::from_fn(crate::request_id::in_span))
         .with_state(app)
 }
 

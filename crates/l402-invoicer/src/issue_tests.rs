@@ -529,3 +529,38 @@ async fn a_counted_token_never_outlives_its_count() {
     let plain = issuer.issue(&request("bulk", "/bulk")).await.unwrap();
     assert_eq!(plain.valid_until, None, "a plain token keeps no lifetime");
 }
+
+#[tokio::test]
+async fn every_answer_names_the_request_id_it_was_logged_under() {
+    let app = crate::http::router(
+        crate::http::App::without_store(Arc::new(issuer(Mode::Honest, 10))),
+        1024,
+    );
+    let answered_id = |id: Option<&'static [u8]>| {
+        let app = app.clone();
+        async move {
+            let mut request = Request::builder().method("POST").uri("/v1/challenges");
+            if let Some(id) = id {
+                request = request.header("x-request-id", id);
+            }
+            let response = app
+                .oneshot(request.body(Body::from(body("weather"))).unwrap())
+                .await
+                .unwrap();
+            assert_eq!(response.status(), StatusCode::OK);
+            response.headers()["x-request-id"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    let envoys = "5d1e2c3b-9f4a-4e0b-8c7d-6a5b4c3d2e1f";
+    assert_eq!(answered_id(Some(envoys.as_bytes())).await, envoys);
+    for unusable in [None, Some(&b"two words"[..]), Some(&[b'a'; 129][..])] {
+        let made = answered_id(unusable).await;
+        assert!(
+            made.len() == 32 && made.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{made}"
+        );
+    }
+}

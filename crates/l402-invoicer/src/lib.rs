@@ -17,6 +17,7 @@ pub mod page;
 pub mod pricing;
 pub mod quota;
 pub mod ratelimit;
+pub mod request_id;
 pub mod revocations;
 pub mod serve;
 pub mod store;

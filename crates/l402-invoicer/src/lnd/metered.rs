@@ -30,9 +30,16 @@ impl<B> Metered<B> {
     ) -> Result<T, BackendError> {
         let started = Instant::now();
         let result = call.await;
-        self.metrics.lnd_call(operation, started.elapsed());
-        if let Err(e) = &result {
-            self.metrics.lnd_error(e.kind());
+        let elapsed = started.elapsed();
+        self.metrics.lnd_call(operation, elapsed);
+        let elapsed_ms = elapsed.as_secs_f64() * 1000.0;
+        match &result {
+            // In the request's span: the challenge's own lnd call, timed, in its log.
+            Ok(_) => tracing::debug!(operation, elapsed_ms, "lnd answered"),
+            Err(e) => {
+                self.metrics.lnd_error(e.kind());
+                tracing::debug!(operation, elapsed_ms, error = %e, "lnd failed");
+            }
         }
         result
     }
