@@ -50,8 +50,10 @@ def invoicer_config(workdir: Path, port: int) -> str:
 
 
 def direct_response(config: dict):
-    """The upstream is Envoy itself: the figures are the filter's, not an upstream's."""
+    """The upstream is Envoy itself, and no access log is written: the figures are the filter's,
+    not an upstream's or a log line's."""
     hcm = config["static_resources"]["listeners"][0]["filter_chains"][0]["filters"][0]["typed_config"]
+    hcm.pop("access_log", None)
     route = hcm["route_config"]["virtual_hosts"][0]["routes"][0]
     route.pop("route")
     route["direct_response"] = {"status": 200, "body": {"inline_string": "ok"}}

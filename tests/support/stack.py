@@ -128,7 +128,8 @@ class Stack:
     """The upstream, the invoice service and Envoy, started in that order; stopped in the reverse
     order on leaving a `with` block (or by stop()), and if starting fails part way."""
 
-    def __init__(self, workdir: Path, net, per_client_burst=1000, per_client_rate=100.0):
+    def __init__(self, workdir: Path, net, per_client_burst=1000, per_client_rate=100.0,
+                 invoicer_env: dict | None = None):
         self.net = net
         self.workdir = workdir
         self.master_key = secrets.token_hex(32)
@@ -137,7 +138,7 @@ class Stack:
         self.upstream = Recorder(upstream_port, UpstreamHandler)
         try:
             config = invoicer_config(free_port(), net, per_client_burst, FLASH_SERVICE, per_client_rate)
-            self.invoicer = Invoicer(workdir, config, self.master_key)
+            self.invoicer = Invoicer(workdir, config, self.master_key, env=invoicer_env)
             self.envoy = EnvoyProcess(workdir, upstream_port, self.invoicer.port,
                                       {"L402_MASTER_KEY_1": self.master_key}, stack_plugin)
         except BaseException:
