@@ -363,6 +363,9 @@ impl FilterConfig {
                 Unmatched::Pass
             }
         };
+        if let Some(warning) = unanchored_regex_warning(&routes) {
+            warnings.push(warning);
+        }
         if !MAX_PATH_BYTES_RANGE.contains(&raw.max_path_bytes) {
             return Err(field(
                 "max_path_bytes",
@@ -425,6 +428,28 @@ impl FilterConfig {
             warnings,
         }))
     }
+}
+
+/// Regex routes without a literal directory (`^/dir/…`) are each run on every request's path.
+/// One costs about half a microsecond, so a handful do not matter; from this many on, the load
+/// says which ones to anchor (100 cost about 50 µs per request).
+const UNANCHORED_REGEX_WARNING_FROM: usize = 10;
+
+fn unanchored_regex_warning(routes: &[Route]) -> Option<String> {
+    let unanchored: Vec<String> = routes
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.path.runs_on_every_path())
+        .map(|(i, _)| format!("routes[{i}]"))
+        .collect();
+    (unanchored.len() >= UNANCHORED_REGEX_WARNING_FROM).then(|| {
+        format!(
+            "{} regex routes ({}) start with no literal directory, so each runs on every \
+             request (about 0.5 µs each); begin them with `^/<directory>/` where you can",
+            unanchored.len(),
+            unanchored.join(", ")
+        )
+    })
 }
 
 /// What the filter sells where, for the discovery manifest (the service adds the prices).
@@ -844,6 +869,28 @@ mod tests {
             compile(json).unwrap().warnings.is_empty(),
             "a catch-all route decides"
         );
+    }
+
+    #[test]
+    fn many_regex_routes_without_a_literal_directory_are_named_at_load() {
+        let with = |patterns: &[String]| {
+            let mut json = minimal();
+            json["unmatched"] = "deny".into();
+            for p in patterns {
+                let route = serde_json::json!({"match": {"regex": p}, "service": "api"});
+                json["routes"].as_array_mut().unwrap().push(route);
+            }
+            compile(json).unwrap().warnings.clone()
+        };
+        let unanchored: Vec<String> = (0..10).map(|i| format!("/x{i}/[a-z]+$")).collect();
+        let warnings = with(&unanchored);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].starts_with("10 regex routes (routes[1], routes[2]"));
+        assert!(with(&unanchored[..9]).is_empty(), "a few cost little");
+        let slash_only: Vec<String> = (0..10).map(|i| format!("^/[a-z]+/{i}")).collect();
+        assert_eq!(with(&slash_only).len(), 1, "`/` turns no path away");
+        let anchored: Vec<String> = (0..50).map(|i| format!("^/v{i}/[a-z]+$")).collect();
+        assert!(with(&anchored).is_empty());
     }
 
     #[test]

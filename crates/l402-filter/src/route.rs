@@ -121,6 +121,12 @@ impl PathMatch {
         }
     }
 
+    /// A regex with no literal directory to turn paths away by: its automaton runs on every
+    /// path (`/` alone turns none away).
+    pub fn runs_on_every_path(&self) -> bool {
+        matches!(self, Self::Regex { literal, .. } if literal.len() <= 1)
+    }
+
     /// Whether the pattern holds an upper-case letter (conservatively, for regexes: any in
     /// the source), which makes case-insensitive matching differ even for a lower-case path.
     pub fn has_upper_case(&self) -> bool {
