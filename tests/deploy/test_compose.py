@@ -87,6 +87,18 @@ def test_compose_has_the_whole_stack_with_pinned_images(resolved):
     assert "ports" not in services["invoicer"], "only Envoy may call the invoice service"
 
 
+def test_the_published_port_reaches_envoys_listener_and_nothing_else_is_published(resolved):
+    """Docker forwards a published port to the container's own address, never its loopback: the
+    listener must bind every interface, and the admin (on loopback) cannot be published."""
+    ports = resolved["services"]["envoy"]["ports"]
+    assert ports == [{"published": 10000, "target": 10000}], ports
+    for name in ["envoy.yaml", "envoy-native.yaml"]:
+        config = yaml.safe_load((ROOT / "envoy" / name).read_text())
+        (listener,) = config["static_resources"]["listeners"]
+        assert listener["address"]["socket_address"] == {"address": "0.0.0.0", "port_value": 10000}, name
+        assert config["admin"]["address"]["socket_address"]["address"] == "127.0.0.1", name
+
+
 def test_redis_persists_and_only_the_invoice_service_is_given_its_password(resolved):
     services = resolved["services"]
     redis, invoicer = services["redis"], services["invoicer"]

@@ -128,12 +128,14 @@ def socket_addresses(node):
 
 
 def set_ports(config: dict, ports: dict):
-    """Moves every socket_address on port `old` to `ports[old]`; each `old` must be in use."""
+    """Moves every socket_address on port `old` to `ports[old]` on loopback (the shipped listener
+    binds every interface; a test listens on loopback only); each `old` must be in use."""
     moved = set()
     for address in list(socket_addresses(config)):
         if address.get("port_value") in ports:
             moved.add(address["port_value"])
             address["port_value"] = ports[address["port_value"]]
+            address["address"] = "127.0.0.1"
     missing = set(ports) - moved
     if missing:
         raise ValueError(f"no socket_address with port_value {sorted(missing)} in the config")
