@@ -44,6 +44,15 @@ def test_a_token_header_that_is_not_hex_is_the_upstreams_own(stack):
     assert resp.status == 402 and stack.invoicer.requests[-1]["reason"] == "missing"
 
 
+def test_a_token_credential_beside_the_upstreams_token_goes_and_the_upstreams_stays(stack):
+    for lines in ([("Token", hex_token()), ("Token", "api-key.v1")],
+                  [("Token", "api-key.v1"), ("Token", hex_token())]):
+        resp = request(stack.url, "/weather/today", lines)
+        assert resp.status == 200, resp.body
+        forwarded = [v for k, v in stack.upstream.requests[-1]["lines"] if k == "token"]
+        assert forwarded == ["api-key.v1"], forwarded
+
+
 def test_by_default_an_invalid_credential_gets_402_and_only_the_two_lines(stack):
     resp = request(stack.url, "/weather/today", [tampered()])
     assert resp.status == 402, resp.body

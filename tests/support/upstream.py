@@ -39,7 +39,10 @@ class UpstreamHandler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         headers = {k.lower(): v for k, v in self.headers.items()}
-        self.server.requests.append({"method": self.command, "path": self.path, "headers": headers})
+        # `lines` keeps every line of a repeated header, which `headers` folds to its last.
+        lines = [(k.lower(), v) for k, v in self.headers.items()]
+        self.server.requests.append({"method": self.command, "path": self.path, "headers": headers,
+                                     "lines": lines})
         body = json.dumps({"ok": True, "path": self.path,
                            "paid_with_token": headers.get("x-l402-token-id")}).encode()
         self.send_response(200)

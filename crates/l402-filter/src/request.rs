@@ -728,12 +728,17 @@ struct Paid<'a> {
 /// lines keep their other schemes (a `Bearer` for the upstream).
 fn strip_l402_credentials(host: &mut dyn Host, headers: &Headers) {
     for name in CREDENTIAL_HEADERS {
-        // A `Token` that is not hex is the upstream's own and stays.
-        let ours = headers
+        // A `Token` that is not hex is the upstream's own and stays, even beside one of ours.
+        let (ours, theirs): (Vec<&[u8]>, Vec<&[u8]>) = headers
             .iter()
-            .any(|(n, v)| n == name && is_l402_hex_header_value(name, v));
-        if ours {
+            .filter(|(n, _)| n == name)
+            .map(|(_, v)| v.as_slice())
+            .partition(|v| is_l402_hex_header_value(name, v));
+        if !ours.is_empty() {
             host.set_request_header(name, None);
+            for value in theirs {
+                host.add_request_header(name, value);
+            }
         }
     }
     let lines: Vec<&[u8]> = headers

@@ -608,6 +608,15 @@ fn a_token_header_is_a_credential_and_is_stripped_but_a_non_hex_one_is_the_upstr
     );
     assert_eq!(run(&mut host).1, Verdict::Continue);
     assert_eq!(host.header("token"), vec![&b"api-key.1"[..]]);
+    // Ours beside the upstream's, either way round: ours pays and goes, theirs stays.
+    for lines in [
+        [("token", hex.as_bytes()), ("token", &b"api-key.1"[..])],
+        [("token", b"api-key.1"), ("token", hex.as_bytes())],
+    ] {
+        let mut host = MemoryHost::request("GET", "/api/x", &lines);
+        assert_eq!(run(&mut host).1, Verdict::Continue);
+        assert_eq!(host.header("token"), vec![&b"api-key.1"[..]]);
+    }
 }
 
 #[test]
