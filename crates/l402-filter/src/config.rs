@@ -431,8 +431,8 @@ impl FilterConfig {
 }
 
 /// Regex routes without a literal directory (`^/dir/…`) are each run on every request's path.
-/// One costs about half a microsecond, so a handful do not matter; from this many on, the load
-/// says which ones to anchor (100 cost about 50 µs per request).
+/// One costs 0.3 to 0.5 µs, so a handful do not matter; from this many on, the load
+/// says which ones to anchor (100 cost 30 to 50 µs per request).
 const UNANCHORED_REGEX_WARNING_FROM: usize = 10;
 
 fn unanchored_regex_warning(routes: &[Route]) -> Option<String> {
@@ -445,7 +445,7 @@ fn unanchored_regex_warning(routes: &[Route]) -> Option<String> {
     (unanchored.len() >= UNANCHORED_REGEX_WARNING_FROM).then(|| {
         format!(
             "{} regex routes ({}) start with no literal directory, so each runs on every \
-             request (about 0.5 µs each); begin them with `^/<directory>/` where you can",
+             request (0.3 to 0.5 µs each); begin them with `^/<directory>/` where you can",
             unanchored.len(),
             unanchored.join(", ")
         )
