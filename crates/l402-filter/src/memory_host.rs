@@ -29,6 +29,8 @@ pub struct MemoryHost {
     pub logs: std::cell::RefCell<Vec<String>>,
     /// Header changes made (sets, removals, additions).
     pub header_writes: usize,
+    /// The names asked for by each read of the request headers, in order.
+    pub headers_asked: std::cell::RefCell<Vec<Vec<String>>>,
 }
 
 impl MemoryHost {
@@ -72,6 +74,8 @@ impl MemoryHost {
 
 impl Host for MemoryHost {
     fn request_headers(&self, names: &[&str]) -> Headers {
+        let names_asked = names.iter().map(|n| n.to_string()).collect();
+        self.headers_asked.borrow_mut().push(names_asked);
         crate::host::only(self.headers.clone(), names)
     }
     fn set_request_header(&mut self, name: &str, value: Option<&[u8]>) {

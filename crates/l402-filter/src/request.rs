@@ -303,8 +303,8 @@ impl RequestFilter {
             done: done.as_deref().map(Into::into),
         };
         let used_up = Rejection::QuotaExhausted;
-        let challenge = self.challenge_body(host, paid.service, paid.line, paid.grpc, &used_up);
-        let request_id = request_id(host);
+        let CalloutHeaders { page, request_id } = CalloutHeaders::read(host, paid.grpc);
+        let challenge = self.challenge_body(host, paid.service, paid.line, page, &used_up);
         let bodies = serde_json::to_vec(&lease)
             .and_then(|lease| Ok((lease, challenge?)))
             .map_err(|e| format!("cannot encode callout: {e}"));
@@ -432,15 +432,15 @@ impl RequestFilter {
             &format!("challenging ({service}): {rejection}"),
         );
         let invalid = !matches!(rejection.kind(), Reason::Missing | Reason::QuotaExhausted);
-        match self.challenge_body(host, service, line, grpc, rejection) {
+        let CalloutHeaders { page, request_id } = CalloutHeaders::read(host, grpc);
+        match self.challenge_body(host, service, line, page, rejection) {
             Ok(body) => {
-                let id = request_id(host);
                 let ask = AskChallenge {
                     service,
                     grpc,
                     invalid,
                     fail_open: self.config.fail_open,
-                    request_id: id.as_deref(),
+                    request_id: request_id.as_deref(),
                 };
                 self.ask_for_challenge(host, body, &ask)
             }
@@ -456,13 +456,10 @@ impl RequestFilter {
         host: &mut dyn Host,
         service: &str,
         line: &RequestLine<'_>,
-        grpc: bool,
+        page: bool,
         rejection: &Rejection,
     ) -> Result<Vec<u8>, serde_json::Error> {
         let client_ip = host.client_ip();
-        // A browser following a link (HTML preferred) is answered with the payment page.
-        let page =
-            !grpc && header(&host.request_headers(&[ACCEPT]), ACCEPT).is_some_and(prefers_html);
         // The canonical path: bounded by `max_path_bytes`, and without the query string, which
         // may carry the client's secrets and must not reach the service or its logs.
         let body = ChallengeRequest {
@@ -485,7 +482,7 @@ impl RequestFilter {
             host: line.host.as_ref().into(),
             resources: config.manifest.as_deref().unwrap_or_default().into(),
         };
-        let id = request_id(host);
+        let id = request_id(&host.request_headers(&[REQUEST_ID_HEADER]));
         let dispatched = serde_json::to_vec(&request)
             .map_err(|e| format!("cannot encode callout: {e}"))
             .and_then(|body| self.dispatch(host, MANIFEST_PATH, body, id.as_deref()));
@@ -706,10 +703,27 @@ struct AskChallenge<'a> {
     request_id: Option<&'a str>,
 }
 
+/// What a challenge callout takes from the request's own headers: read in one pass, and only
+/// when a callout is made, so the paid path never looks at them.
+struct CalloutHeaders {
+    /// A browser following a link (HTML preferred) is answered with the payment page.
+    page: bool,
+    request_id: Option<String>,
+}
+
+impl CalloutHeaders {
+    fn read(host: &dyn Host, grpc: bool) -> Self {
+        let headers = host.request_headers(&[ACCEPT, REQUEST_ID_HEADER]);
+        Self {
+            page: !grpc && header(&headers, ACCEPT).is_some_and(prefers_html),
+            request_id: request_id(&headers),
+        }
+    }
+}
+
 /// The request's id (Envoy's `x-request-id`) if it is one that may be passed on and logged.
-fn request_id(host: &dyn Host) -> Option<String> {
-    let headers = host.request_headers(&[REQUEST_ID_HEADER]);
-    let id = header(&headers, REQUEST_ID_HEADER).filter(|id| is_request_id(id))?;
+fn request_id(headers: &Headers) -> Option<String> {
+    let id = header(headers, REQUEST_ID_HEADER).filter(|id| is_request_id(id))?;
     String::from_utf8(id.to_vec()).ok()
 }
 

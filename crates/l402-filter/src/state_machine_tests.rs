@@ -960,9 +960,6 @@ fn every_callout_for_a_request_carries_its_id_and_a_bad_id_is_not_passed_on() {
 
 #[test]
 fn a_paid_request_reads_neither_accept_nor_the_request_id() {
-    let read = crate::request::headers_read();
-    assert!(!read.contains(&"accept") && !read.contains(&"x-request-id"));
-    // Both are still read when a challenge is asked for (see the page and request id tests).
     let m = token("weather", None);
     let mut host = MemoryHost::request(
         "GET",
@@ -975,4 +972,32 @@ fn a_paid_request_reads_neither_accept_nor_the_request_id() {
     );
     assert_eq!(run(&mut host).1, Verdict::Continue);
     assert!(host.dispatched.is_empty());
+    let asked = host.headers_asked.borrow().concat();
+    assert!(asked.iter().any(|n| n == "authorization"), "{asked:?}");
+    for name in ["accept", "x-request-id"] {
+        assert!(!asked.iter().any(|n| n == name), "{name} read: {asked:?}");
+    }
+}
+
+#[test]
+fn a_challenge_reads_accept_and_the_request_id_in_one_pass() {
+    let mut host = MemoryHost::request(
+        "GET",
+        "/api/x",
+        &[("accept", b"text/html"), ("x-request-id", b"abc")],
+    );
+    run(&mut host);
+    assert_eq!(host.dispatched_ids, [Some("abc".to_string())]);
+    assert_eq!(host.dispatched[0].1["page"], true);
+    let asked = host.headers_asked.borrow();
+    let names = |read: &Vec<String>| {
+        let has = |name: &str| read.iter().any(|n| n == name);
+        (has("accept"), has("x-request-id"))
+    };
+    let reads: Vec<_> = asked
+        .iter()
+        .map(names)
+        .filter(|&n| n != (false, false))
+        .collect();
+    assert_eq!(reads, [(true, true)], "{asked:?}");
 }
