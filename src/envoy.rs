@@ -17,6 +17,8 @@ use l402_filter::response::LocalResponse;
 use l402_filter::root::{Root, RootHost, MAX_ANSWER_BYTES};
 use l402_filter::source_address;
 
+use crate::local_response;
+
 pub struct PluginRoot {
     root: Root,
     /// This VM's authenticated credentials under the current configuration; a new
@@ -328,16 +330,9 @@ impl Host for EnvoyHost {
     }
 
     fn send_response(&mut self, response: LocalResponse) {
-        let headers: Vec<(&str, &str)> = response
-            .headers
-            .iter()
-            .map(|(n, v)| (n.as_str(), v.as_str()))
-            .collect();
-        let body = (!response.body.is_empty()).then_some(response.body.as_slice());
-        logged(
-            "sending a local response",
-            hostcalls::send_http_response(response.status, headers, body),
-        );
+        if let Err(status) = local_response::send(&response) {
+            warn(&format!("sending a local response failed: status {status}"));
+        }
     }
 
     fn resume(&mut self) {

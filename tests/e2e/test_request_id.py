@@ -51,6 +51,7 @@ def test_an_unpaid_request_is_followed_from_envoy_to_lnd_by_one_id(stack, net):
 
     (access,) = json_lines(stack.envoy.log, lambda e: e.get("request_id") == rid)
     assert (access["status"], access["method"], access["path"]) == (402, "GET", "/weather/today")
+    assert access["details"] == "l402_challenge", "the log says why the filter answered"
     assert "s3cret" not in stack.envoy.log.read_text(), "query strings stay out of the access log"
 
     issued = json_lines(stack.invoicer.log, lambda e: e.get("span", {}).get("request_id") == rid)
@@ -69,6 +70,7 @@ def test_an_unpaid_request_is_followed_from_envoy_to_lnd_by_one_id(stack, net):
     assert paid_id and paid_id != rid
     (access,) = json_lines(stack.envoy.log, lambda e: e.get("request_id") == paid_id)
     assert access["status"] == 200 and re.fullmatch(r"[0-9a-f]{64}", access["l402_token_id"])
+    assert access["details"] == "via_upstream"
     assert not json_lines(stack.invoicer.log, lambda e: e.get("span", {}).get("request_id") == paid_id,
                           seconds=0), "a paid request makes no callout"
     assert preimage not in stack.envoy.log.read_text() and macaroon not in stack.envoy.log.read_text()
@@ -83,3 +85,17 @@ def test_a_refused_challenge_is_logged_under_the_callers_id(stack):
     assert (resp.status, resp.header("x-request-id")) == (404, rid)
     (line,) = json_lines(stack.invoicer.log, lambda e: e.get("span", {}).get("request_id") == rid)
     assert line["fields"]["message"] == "challenge refused" and line["level"] == "INFO"
+
+
+def test_an_outage_is_logged_as_the_filters_503_not_a_challenge(stack):
+    """With the invoice service down the access log's details tell the filter's fail-closed 503
+    from a challenge and from an upstream's own 503. Last in this module: it stops the service."""
+    stack.invoicer.stop()
+    try:
+        resp = request(stack.envoy.url, "/weather/today")
+        assert resp.status == 503, resp.body
+        rid = resp.header("x-request-id")
+        (access,) = json_lines(stack.envoy.log, lambda e: e.get("request_id") == rid)
+        assert (access["status"], access["details"]) == (503, "l402_unavailable"), access
+    finally:
+        stack.invoicer.start()

@@ -171,7 +171,7 @@ pub unsafe fn send_response(filter: *mut c_void, response: &LocalResponse) {
             headers.as_mut_ptr(),
             headers.len(),
             ModuleBuffer::of(&response.body),
-            ModuleBuffer::of(b"l402"),
+            ModuleBuffer::of(response.details.as_bytes()),
         );
     }
 }

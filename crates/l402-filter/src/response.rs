@@ -10,6 +10,10 @@ pub struct LocalResponse {
     pub status: u32,
     pub headers: Vec<(String, String)>,
     pub body: Vec<u8>,
+    /// Why the filter answered, as Envoy's response code details (`%RESPONSE_CODE_DETAILS%`
+    /// in access logs), so a log line tells a challenge from a refusal or an outage. One word
+    /// of `[a-z_]`: Envoy does not allow spaces there.
+    pub details: &'static str,
 }
 
 impl LocalResponse {
@@ -20,6 +24,11 @@ impl LocalResponse {
             .map(|(_, v)| v.as_str())
     }
 }
+
+/// The details of every challenge: 402, 401 for an invalid credential, and gRPC's.
+const CHALLENGE: &str = "l402_challenge";
+/// The details of a request refused for itself (400, 414) or for matching nothing (404).
+const REFUSED: &str = "l402_refused";
 
 fn json_body(value: serde_json::Value) -> Vec<u8> {
     value.to_string().into_bytes()
@@ -63,6 +72,7 @@ pub fn challenge(
             status: 200,
             headers,
             body: Vec::new(),
+            details: CHALLENGE,
         };
     }
     if let Some(page) = page {
@@ -77,6 +87,7 @@ pub fn challenge(
             status: form.status,
             headers,
             body: page.html.clone().into_bytes(),
+            details: CHALLENGE,
         };
     }
     headers.push(("content-type".into(), "application/json".into()));
@@ -95,6 +106,7 @@ pub fn challenge(
         status: form.status,
         headers,
         body,
+        details: CHALLENGE,
     }
 }
 
@@ -109,6 +121,7 @@ pub fn manifest(body: &[u8]) -> LocalResponse {
             ("cache-control".into(), "public, max-age=300".into()),
         ],
         body: body.to_vec(),
+        details: "l402_discovery",
     }
 }
 
@@ -126,6 +139,7 @@ pub fn refused(status: u32, message: &str, grpc: bool) -> LocalResponse {
                 ("grpc-message".into(), message.into()),
             ],
             body: Vec::new(),
+            details: REFUSED,
         };
     }
     LocalResponse {
@@ -135,35 +149,41 @@ pub fn refused(status: u32, message: &str, grpc: bool) -> LocalResponse {
             ("cache-control".into(), "no-store".into()),
         ],
         body: json_body(json!({ "error": message })),
+        details: REFUSED,
     }
 }
 
 /// 503: no challenge could be had, so the request is refused rather than let through unpaid.
 /// The cause is logged, not told to the client.
 pub fn unavailable(retry_after: u32) -> LocalResponse {
-    retry_later(
-        503,
-        &retry_after.to_string(),
-        "payment service unavailable, retry later",
-    )
+    let error = "payment service unavailable, retry later";
+    retry_later(503, &retry_after.to_string(), error, "l402_unavailable")
 }
 
 /// 429 passed on from the invoice service's spam protection.
 pub fn rate_limited(retry_after: &str) -> LocalResponse {
-    retry_later(429, retry_after, "too many payment challenges")
+    let error = "too many payment challenges";
+    retry_later(429, retry_after, error, "l402_challenge_rate_limited")
 }
 
 /// 429: the counted token's last requests are held by other proxies for now; they come back
 /// within the idle-return time if those proxies do not serve them.
 pub fn quota_held_elsewhere(retry_after: u32) -> LocalResponse {
+    let error = "the token's remaining requests are in use elsewhere, retry shortly";
     retry_later(
         429,
         &retry_after.to_string(),
-        "the token's remaining requests are in use elsewhere, retry shortly",
+        error,
+        "l402_quota_held_elsewhere",
     )
 }
 
-fn retry_later(status: u32, retry_after: &str, error: &str) -> LocalResponse {
+fn retry_later(
+    status: u32,
+    retry_after: &str,
+    error: &str,
+    details: &'static str,
+) -> LocalResponse {
     LocalResponse {
         status,
         headers: vec![
@@ -172,5 +192,6 @@ fn retry_later(status: u32, retry_after: &str, error: &str) -> LocalResponse {
             ("cache-control".into(), "no-store".into()),
         ],
         body: json_body(json!({ "error": error })),
+        details,
     }
 }
