@@ -12,7 +12,7 @@ pub struct LocalResponse {
     pub body: Vec<u8>,
     /// Why the filter answered, as Envoy's response code details (`%RESPONSE_CODE_DETAILS%`
     /// in access logs), so a log line tells a challenge from a refusal or an outage. One word
-    /// of `[a-z_]`: Envoy does not allow spaces there.
+    /// of `[a-z0-9_]`: Envoy does not allow spaces there.
     pub details: &'static str,
 }
 
@@ -193,5 +193,29 @@ fn retry_later(
         ],
         body: json_body(json!({ "error": error })),
         details,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_details_string_is_one_word_envoy_accepts() {
+        let answers = [
+            manifest(b"{}"),
+            refused(400, "bad", false),
+            refused(404, "none", true),
+            unavailable(5),
+            rate_limited("5"),
+            quota_held_elsewhere(5),
+        ];
+        let details = answers.iter().map(|a| a.details).chain([CHALLENGE]);
+        for d in details {
+            let word = d
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+            assert!(word && d.starts_with("l402_"), "{d:?}");
+        }
     }
 }
